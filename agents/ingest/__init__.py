@@ -1,0 +1,1 @@
+"""Ingest stage: decode, validate and normalise the three source streams."""

@@ -1,0 +1,44 @@
+"""The Faust application: one per worker process, configured from streams.config."""
+
+from __future__ import annotations
+
+import faust
+
+import schemas  # noqa: F401  (registers the orjson codec before any topic is built)
+from streams.config import Settings, load
+from streams.topics import TopicSpec, partitions_of
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        store=settings.table_store,
+        datadir=str(settings.data_dir),
+        processing_guarantee=settings.processing_guarantee,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        # A new consumer group starts at the oldest retained event: nothing is skipped.
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="orjson",
+        autodiscover=False,
+    )
+
+
+settings = load()
+app = create_app(settings)
+
+
+def topic(spec: TopicSpec, **options: object) -> faust.TopicT:
+    """The Faust topic of a spec, with the deployment's prefix and partitions."""
+    return app.topic(
+        settings.topic(spec.name),
+        partitions=partitions_of(spec, settings),
+        retention=spec.retention_ms / 1000,
+        compacting=spec.cleanup_policy == "compact",
+        **options,
+    )

@@ -1,0 +1,136 @@
+"""All configuration of rtcc-streams, read from the environment in one place.
+
+Every setting has a documented default that works on a developer machine started with
+`make infra-up`; production overrides them through the environment (or a `.env`-style
+file loaded by the process manager). `rtcc config` prints the effective values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+
+
+def _env(name: str, default: T, parse: Callable[[str], T]) -> T:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError as exc:  # a bad setting must stop start-up, loudly
+        raise ValueError(f"{name}={raw!r}: {exc}") from None
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true/false")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Documentation of one environment variable (rendered by `rtcc config`)."""
+
+    env: str
+    doc: str
+
+
+def _setting(env: str, default: T, parse: Callable[[str], T], doc: str) -> T:
+    return field(
+        default_factory=lambda: _env(env, default, parse),
+        metadata={"setting": Setting(env, doc)},
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- connections -------------------------------------------------------------------
+    kafka_bootstrap: str = _setting(
+        "RTCC_KAFKA_BOOTSTRAP", "127.0.0.1:9092", str,
+        "Kafka bootstrap servers, host:port[,host:port].")
+    redis_url: str = _setting(
+        "RTCC_REDIS_URL", "redis://127.0.0.1:6379/0", str, "Redis URL for the serving layer.")
+
+    # --- the worker ----------------------------------------------------------------------
+    app_id: str = _setting(
+        "RTCC_APP_ID", "rtcc-streams", str,
+        "Faust app id: consumer group and prefix of changelog topics.")
+    data_dir: Path = _setting(
+        "RTCC_DATA_DIR", REPO_ROOT / "var" / "worker", Path,
+        "Local state (RocksDB tables) of this worker.")
+    web_host: str = _setting(
+        "RTCC_WEB_HOST", "127.0.0.1", str,
+        "Interface of the worker's HTTP server (0.0.0.0 in containers).")
+    web_port: int = _setting(
+        "RTCC_WEB_PORT", 6066, int, "HTTP port of the worker (metrics, health).")
+    processing_guarantee: str = _setting(
+        "RTCC_PROCESSING_GUARANTEE", "at_least_once", str,
+        "Faust processing guarantee: at_least_once or exactly_once.")
+    table_store: str = _setting(
+        "RTCC_TABLE_STORE", "rocksdb://", str,
+        "Faust table store: rocksdb:// in production, memory:// for throwaway runs.")
+    log_level: str = _setting("RTCC_LOG_LEVEL", "info", str, "Worker log level.")
+
+    # --- topics --------------------------------------------------------------------------
+    topic_prefix: str = _setting(
+        "RTCC_TOPIC_PREFIX", "", str,
+        "Prefix of every topic name (lets several test runs share one broker).")
+    topic_partitions: int = _setting(
+        "RTCC_TOPIC_PARTITIONS", 4, int, "Partitions of every topic the app creates.")
+    topic_replication: int = _setting(
+        "RTCC_TOPIC_REPLICATION", 1, int, "Replication factor of every topic the app creates.")
+
+    # --- validation ----------------------------------------------------------------------
+    service_areas_file: Path = _setting(
+        "RTCC_SERVICE_AREAS_FILE", DEFAULTS_DIR / "service_areas.yaml", Path,
+        "YAML file of service areas (bounding boxes per agency); events outside are invalid.")
+    taxonomy_file: Path = _setting(
+        "RTCC_TAXONOMY_FILE", DEFAULTS_DIR / "taxonomy.yaml", Path,
+        "YAML file mapping call-type codes and texts to categories and priorities.")
+    max_clock_skew_s: float = _setting(
+        "RTCC_MAX_CLOCK_SKEW_S", 300.0, float,
+        "An event time further than this in the future is invalid.")
+    min_event_year: int = _setting(
+        "RTCC_MIN_EVENT_YEAR", 2000, int, "Event times before this year are invalid.")
+    max_message_bytes: int = _setting(
+        "RTCC_MAX_MESSAGE_BYTES", 256 * 1024, int,
+        "Source messages larger than this are dead-lettered unread.")
+    hotspot_cell_resolution: int = _setting(
+        "RTCC_CELL_RESOLUTION", 9, int,
+        "H3 resolution of the spatial cell of each event (9: ~0.1 km2).")
+    partition_cell_resolution: int = _setting(
+        "RTCC_PARTITION_CELL_RESOLUTION", 6, int,
+        "H3 resolution of the key of the normalised topic (6: ~36 km2), so nearby events "
+        "meet in one partition.")
+
+    # --- replay --------------------------------------------------------------------------
+    shared_data_dir: Path = _setting(
+        "RTCC_SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data", Path,
+        "Folder of the public data sets used by `rtcc replay` and the tests.")
+
+    def topic(self, name: str) -> str:
+        """The full name of a topic, with the deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, str, object]]:
+        """(env var, doc, effective value) for every setting."""
+        current = cls()
+        return [
+            (f.metadata["setting"].env, f.metadata["setting"].doc, getattr(current, f.name))
+            for f in fields(cls)
+        ]
+
+
+def load() -> Settings:
+    """Settings from the current environment (read anew at each call, for tests)."""
+    return Settings()

@@ -1,0 +1,154 @@
+"""`rtcc demo` (what `make run` starts): a worker, replays of the four sample data sets, and
+a live view of what the pipeline does with them. Ctrl-C stops everything it started.
+
+The view is a rate-limited tail of the normalised topic (an operator's live feed) and, every
+few seconds, a summary of counts read from the worker's own /metrics page, so what is shown
+is what the worker measured, not what the demo assumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+from streams.config import Settings, load
+from streams.tail import messages, render
+
+PROFILES = ("milwaukee_pd_cfs", "sf_fire_cfs", "nyc_311", "toronto_persons_in_crisis")
+SUMMARY_EVERY_S = 5.0
+MAX_LINES_PER_S = 4
+
+
+def _rtcc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+def _wait_for_worker(settings: Settings, worker: subprocess.Popen, log: Path) -> bool:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            print(f"demo: the worker exited ({worker.returncode}); its log: {log}")
+            return False
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/healthz", timeout=2)
+            return True
+        except OSError:
+            time.sleep(0.5)
+    print(f"demo: the worker did not answer within 120 s; its log: {log}")
+    return False
+
+
+def scrape_counts(settings: Settings) -> dict[str, dict[str, float]]:
+    """{metric: {label-set: value}} of the rtcc counters on the worker's /metrics page."""
+    url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        text = response.read().decode()
+    counts: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in text.splitlines():
+        if line.startswith("rtcc_") and "_total" in line:
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            counts[name][labels.rstrip("}")] = float(value)
+    return counts
+
+
+def _label(labels: str, key: str) -> str:
+    for part in labels.split(","):
+        k, _, v = part.partition("=")
+        if k == key:
+            return v.strip('"')
+    return "?"
+
+
+def summary_line(counts: dict[str, dict[str, float]]) -> str:
+    def per(metric: str, key: str) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for labels, value in counts.get(metric, {}).items():
+            out[_label(labels, key)] += int(value)
+        return out
+
+    read = per("rtcc_events_in_total", "source")
+    ok = per("rtcc_events_normalised_total", "source")
+    dead = per("rtcc_events_dead_lettered_total", "source")
+    reasons = per("rtcc_events_dead_lettered_total", "reason")
+    parts = [f"{s}: {read.get(s, 0)} in / {ok.get(s, 0)} ok / {dead.get(s, 0)} dead"
+             for s in ("cad", "crisis", "community")]
+    top = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda x: -x[1])[:3])
+    return "== " + " | ".join(parts) + (f" | dead letters: {top}" if top else "")
+
+
+def _live_view(settings: Settings, stop: threading.Event) -> None:
+    shown_this_second, second = 0, int(time.monotonic())
+    for partition, offset, doc in messages(settings, settings.topic("rtcc.events.normalised"),
+                                           from_beginning=False, idle_timeout_s=None):
+        if stop.is_set():
+            return
+        now = int(time.monotonic())
+        if now != second:
+            second, shown_this_second = now, 0
+        if shown_this_second >= MAX_LINES_PER_S:
+            continue
+        shown_this_second += 1
+        print(f"   {render(doc)}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load()
+    log_dir = settings.data_dir.parent / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    worker_log = log_dir / "worker.log"
+    children: list[subprocess.Popen] = []
+
+    def stop_all() -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    try:
+        with worker_log.open("ab") as out:
+            worker = subprocess.Popen(_rtcc("worker"), stdout=out, stderr=subprocess.STDOUT,
+                                      env=os.environ.copy())
+        children.append(worker)
+        print(f"demo: worker starting (log: {worker_log}) ...", flush=True)
+        if not _wait_for_worker(settings, worker, worker_log):
+            return 1
+        print(f"demo: worker up; metrics at http://127.0.0.1:{settings.web_port}/metrics")
+        for profile in PROFILES:
+            replay_log = log_dir / f"replay-{profile}.log"
+            cmd = ["replay", profile, "--rate", str(args.rate)]
+            if args.limit:
+                cmd += ["--limit", str(args.limit)]
+            with replay_log.open("ab") as out:
+                children.append(subprocess.Popen(_rtcc(*cmd), stdout=out, stderr=subprocess.STDOUT))
+            print(f"demo: replaying {profile} at {args.rate} events/s (log: {replay_log})")
+        print("demo: live normalised events (a sample, at most "
+              f"{MAX_LINES_PER_S}/s) and a summary every {SUMMARY_EVERY_S:.0f} s; Ctrl-C stops\n",
+              flush=True)
+        stop = threading.Event()
+        threading.Thread(target=_live_view, args=(settings, stop), daemon=True).start()
+        while worker.poll() is None:
+            time.sleep(SUMMARY_EVERY_S)
+            try:
+                print(summary_line(scrape_counts(settings)), flush=True)
+            except OSError as exc:
+                print(f"== worker metrics unavailable: {exc}", flush=True)
+        print(f"demo: the worker stopped ({worker.returncode}); see {worker_log}")
+        return 1
+    except KeyboardInterrupt:
+        print("\ndemo: stopping the replays and the worker ...", flush=True)
+        return 0
+    finally:
+        stop_all()

@@ -1,0 +1,193 @@
+"""Real Kafka and Redis for integration tests, and a real worker process per test.
+
+Services are found in this order: RTCC_KAFKA_BOOTSTRAP / RTCC_REDIS_URL if set; else
+testcontainers when a Docker engine answers; else the local processes of deploy/local
+(started if needed). With CI=true a missing service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from streams import admin
+from streams.config import REPO_ROOT, Settings, load
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap: str
+    redis_url: str
+
+
+def _unavailable(why: str) -> None:
+    if IN_CI:
+        pytest.fail(f"integration services unavailable in CI: {why}")
+    pytest.skip(f"integration services unavailable: {why}")
+
+
+def _answers(host_port: str, timeout: float = 2.0) -> bool:
+    host, _, port = host_port.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_engine() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    env_kafka = os.environ.get("RTCC_KAFKA_BOOTSTRAP")
+    env_redis = os.environ.get("RTCC_REDIS_URL")
+    if env_kafka and env_redis:
+        if not _answers(env_kafka):
+            _unavailable(f"no Kafka answers at RTCC_KAFKA_BOOTSTRAP={env_kafka}")
+        yield Services(env_kafka, env_redis)
+        return
+    if _docker_engine():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.redis import RedisContainer
+
+        with KafkaContainer("apache/kafka:4.4.0").with_kraft() as kafka, \
+                RedisContainer("redis:7") as redis:
+            url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+            yield Services(kafka.get_bootstrap_server(), url)
+        return
+    up = subprocess.run(["bash", str(REPO_ROOT / "deploy/local/infra.sh"), "up"],
+                        capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        _unavailable(f"deploy/local/infra.sh up failed:\n{up.stdout}\n{up.stderr}")
+    yield Services(env_kafka or "127.0.0.1:9092", env_redis or "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def settings(services: Services, tmp_path: Path) -> Settings:
+    """Settings of an isolated deployment: its own topic prefix, group and state dir."""
+    run = uuid.uuid4().hex[:8]
+    return dataclasses.replace(
+        load(),
+        kafka_bootstrap=services.kafka_bootstrap,
+        redis_url=services.redis_url,
+        app_id=f"rtcc-it-{run}",
+        topic_prefix=f"it.{run}.",
+        topic_partitions=2,
+        data_dir=tmp_path / "worker",
+        table_store="memory://",
+    )
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Iterator[Settings]:
+    """Create every topic of the test deployment; delete them afterwards."""
+    outcomes = admin.create_topics(settings)
+    yield settings
+    admin.delete_topics(settings, [o.name for o in outcomes])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a process load exactly these settings."""
+    env = dict(os.environ)
+    for f in dataclasses.fields(Settings):
+        env[f.metadata["setting"].env] = str(getattr(settings, f.name))
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a counter's samples whose labels include `labels`."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            series, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in series for k, v in labels.items()):
+                total += float(value)
+        return total
+
+
+@pytest.fixture
+def worker(topics: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A real `rtcc worker` process on the test deployment, ready to consume."""
+    settings = dataclasses.replace(topics, web_port=_free_port())
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+                                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT,
+                                cwd=REPO_ROOT)
+    handle = WorkerProcess(proc, settings.web_port, log)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            handle.metrics()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"worker did not start:\n{log.read_text()[-3000:]}")
+    yield handle
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    text = log.read_text()
+    assert "Crashed reason=" not in text, f"an agent crashed:\n{text[-3000:]}"
+
+
+def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) -> list[dict]:
+    """Every message of a topic, read from the start until `until` arrived or time is up."""
+    from kafka import KafkaConsumer, TopicPartition
+    import orjson
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
+                             enable_auto_commit=False, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        out: list[dict] = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < until and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(orjson.loads(r.value) for r in records)
+        return out
+    finally:
+        consumer.close()

@@ -1,0 +1,79 @@
+"""docker-compose.yml is valid and agrees with the app's configuration."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from streams.config import REPO_ROOT, Settings, load
+from streams.topics import ALL_TOPICS
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    """The file as docker-compose itself resolves it (anchors, defaults, validation)."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
+        pytest.skip("docker-compose is not installed")
+    result = subprocess.run([binary, "-f", str(REPO_ROOT / "docker-compose.yml"), "config"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_stack_has_the_services(compose):
+    assert {"kafka", "redis", "topics", "worker"} <= set(compose["services"])
+    assert compose["services"]["kafka"]["image"].startswith("apache/kafka:4.")
+
+
+def test_environment_names_are_settings_of_the_app(compose):
+    known = {env for env, _, _ in Settings.documented()}
+    for name in ("topics", "worker"):
+        env = _env(compose["services"][name])
+        unknown = {k for k in env if k.startswith("RTCC_")} - known
+        assert not unknown, f"{name} sets variables the app does not read: {unknown}"
+        assert "RTCC_KAFKA_BOOTSTRAP" in env and "RTCC_REDIS_URL" in env
+
+
+def test_worker_reaches_the_brokers_internal_listener(compose):
+    bootstrap = _env(compose["services"]["worker"])["RTCC_KAFKA_BOOTSTRAP"]
+    kafka_env = _env(compose["services"]["kafka"])
+    assert bootstrap in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from `rtcc`
+    assert kafka_env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
+
+
+def _container_port(port: object) -> int:
+    if isinstance(port, dict):
+        return int(port["target"])
+    return int(str(port).split("/")[0].rsplit(":", 1)[-1])
+
+
+def test_ports_match_the_settings(compose, monkeypatch):
+    worker = compose["services"]["worker"]
+    port = int(_env(worker)["RTCC_WEB_PORT"])
+    assert port in {_container_port(p) for p in worker.get("ports", [])}
+    monkeypatch.delenv("RTCC_WEB_PORT", raising=False)
+    assert load().web_port == port  # the same port as a worker outside Docker
+
+
+def test_topics_job_creates_the_apps_topics(compose):
+    topics = compose["services"]["topics"]
+    assert topics["command"] == ["rtcc", "topics", "create"]
+    # The job runs the app's own topic list; the worker waits for it to complete.
+    assert ALL_TOPICS
+    assert compose["services"]["worker"]["depends_on"]["topics"]["condition"] == \
+        "service_completed_successfully"

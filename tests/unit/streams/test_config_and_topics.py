@@ -1,0 +1,48 @@
+import pytest
+
+from streams.cli import build_parser, resolve_topic
+from streams.config import Settings, load
+from streams.topics import ALL_TOPICS, SA_STATE
+
+
+def test_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("RTCC_TOPIC_PREFIX", "staging.")
+    monkeypatch.setenv("RTCC_TOPIC_PARTITIONS", "12")
+    settings = load()
+    assert settings.topic("cad.events") == "staging.cad.events"
+    assert settings.topic_partitions == 12
+
+
+def test_a_bad_setting_stops_startup_with_its_name(monkeypatch):
+    monkeypatch.setenv("RTCC_TOPIC_PARTITIONS", "many")
+    with pytest.raises(ValueError, match="RTCC_TOPIC_PARTITIONS"):
+        load()
+
+
+def test_every_setting_is_documented():
+    documented = Settings.documented()
+    assert all(env.startswith("RTCC_") and doc for env, doc, _ in documented)
+    assert len({env for env, _, _ in documented}) == len(documented)
+
+
+def test_topic_specs():
+    names = [t.name for t in ALL_TOPICS]
+    assert len(names) == len(set(names))
+    assert SA_STATE.config()["cleanup.policy"] == "compact"
+    assert all(t.config()["cleanup.policy"] in {"delete", "compact"} for t in ALL_TOPICS)
+
+
+def test_topic_aliases_get_the_prefix(monkeypatch):
+    monkeypatch.setenv("RTCC_TOPIC_PREFIX", "p.")
+    settings = load()
+    assert resolve_topic(settings, "normalised") == "p.rtcc.events.normalised"
+    assert resolve_topic(settings, "cad") == "p.cad.events"
+    assert resolve_topic(settings, "someone.elses.topic") == "someone.elses.topic"
+
+
+def test_cli_parses_every_command():
+    parser = build_parser()
+    for argv in (["worker"], ["topics", "create"], ["tail", "cad", "--where", "a=b"],
+                 ["replay", "milwaukee_pd_cfs", "--max", "--limit", "10"], ["config"],
+                 ["demo", "--rate", "5"]):
+        assert parser.parse_args(argv).func
