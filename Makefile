@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv infra-up infra-down infra-status topics run worker test test-unit \
-        test-integration schemas clean
+        test-integration schemas clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ test-integration: venv infra-up  ## integration tests only
 
 schemas: venv  ## re-render schemas/json from the Faust Records
 	$(BIN)/python -m schemas.jsonschema
+
+bench: venv infra-up  ## ingest-stage throughput vs a raw Kafka pass-through (BENCH_ARGS="--repeat 1")
+	@eval "$$(bash $(INFRA) env)" && $(BIN)/python -m bench.ingest $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv, local state and caches (not the Kafka jar cache)
 	rm -rf $(VENV) var .pytest_cache .hypothesis

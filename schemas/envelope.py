@@ -15,7 +15,7 @@ from schemas.contract import contract
 SOURCES = ("cad", "crisis", "community")
 CATEGORIES = (
     "violent", "property", "traffic", "disorder", "medical", "fire", "mental_health",
-    "welfare", "other",
+    "welfare", "proactive", "other",
 )
 
 
@@ -45,7 +45,8 @@ class Pii(faust.Record, serializer="orjson", include_metadata=False):
         "for community reports.",
         "agency_id": "Agency owning the event (EIDO agencyIdentifier).",
         "incident_number": "CAD incident number, also for crisis events that name one.",
-        "category": "Category from the taxonomy.",
+        "category": "Category from the taxonomy. 'proactive' is officer-initiated work "
+        "(traffic stops, business checks, patrols): part of the picture, never a hotspot.",
         "mental_health": "True when the call type is a crisis type (APCO EDP, WELFARE, "
         "SUICTHRT, OD, INTOX and the equivalents); routes the event to the crisis audience.",
         "priority": "Normalised priority, 1 (most urgent) to 5.",

@@ -56,7 +56,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     try:
         tail(settings, resolve_topic(settings, args.topic), args.from_beginning, conditions,
              args.fields.split(",") if args.fields else None, args.json, args.limit,
-             args.idle_timeout)
+             args.idle_timeout, show_marks=args.marks)
     except KeyboardInterrupt:
         pass
     return 0
@@ -106,11 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="print each value as JSON")
     tail.add_argument("--limit", type=int, help="stop after N messages")
     tail.add_argument("--idle-timeout", type=float, help="stop after S seconds without messages")
+    tail.add_argument("--marks", action="store_true",
+                      help="also show ingest progress marks (normalised topic)")
     tail.set_defaults(func=_cmd_tail)
 
     demo = sub.add_parser("demo", help="worker + replays of the sample data + live view")
-    demo.add_argument("--rate", type=float, default=25.0,
-                      help="events/s replayed from each data set (default 25)")
+    demo.add_argument("--speed", type=float, default=600.0,
+                      help="replay speed, x real time (default 600: an hour in 6 s)")
     demo.add_argument("--limit", type=int, default=None, help="rows per data set")
     demo.set_defaults(func=_cmd_demo)
 

@@ -112,6 +112,36 @@ class Settings:
         "H3 resolution of the key of the normalised topic (6: ~36 km2), so nearby events "
         "meet in one partition.")
 
+    # --- correlation -------------------------------------------------------------------
+    lateness_s: float = _setting(
+        "RTCC_LATENESS_S", 60.0, float,
+        "Event-time disorder tolerated within one source partition; events are applied in "
+        "event-time order once every source has passed them by this much.")
+    idle_s: float = _setting(
+        "RTCC_IDLE_S", 5.0, float,
+        "A source partition silent this long (ingest wall clock) no longer holds event time back.")
+    mark_interval_s: float = _setting(
+        "RTCC_MARK_INTERVAL_S", 0.5, float,
+        "How often ingest writes progress marks into the normalised topic.")
+    duplicate_radius_m: float = _setting(
+        "RTCC_DUPLICATE_RADIUS_M", 80.0, float, "Calls this close (and in time) are one event.")
+    duplicate_window_s: float = _setting(
+        "RTCC_DUPLICATE_WINDOW_S", 600.0, float, "Calls received this close in time may merge.")
+    report_radius_m: float = _setting(
+        "RTCC_REPORT_RADIUS_M", 250.0, float,
+        "A community report this close to an active incident is linked to it.")
+    report_window_s: float = _setting(
+        "RTCC_REPORT_WINDOW_S", 3600.0, float,
+        "...if made up to this long after the incident's call.")
+    cluster_min_reports: int = _setting(
+        "RTCC_CLUSTER_MIN_REPORTS", 3, int,
+        "Unlinked similar reports in one area within the window that make a cluster.")
+    cluster_window_s: float = _setting(
+        "RTCC_CLUSTER_WINDOW_S", 3600.0, float, "Window of community clusters.")
+    incident_ttl_s: float = _setting(
+        "RTCC_INCIDENT_TTL_S", 4 * 3600.0, float,
+        "An open incident without events for this long (event time) is closed.")
+
     # --- replay --------------------------------------------------------------------------
     shared_data_dir: Path = _setting(
         "RTCC_SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data", Path,

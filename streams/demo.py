@@ -1,7 +1,7 @@
 """`rtcc demo` (what `make run` starts): a worker, replays of the four sample data sets, and
 a live view of what the pipeline does with them. Ctrl-C stops everything it started.
 
-The view is a rate-limited tail of the normalised topic (an operator's live feed) and, every
+The view is a rate-limited tail of the SA updates (the operators' live picture) and, every
 few seconds, a summary of counts read from the worker's own /metrics page, so what is shown
 is what the worker measured, not what the demo assumes.
 """
@@ -17,9 +17,11 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.config import Settings, load
+from agents.ingest.progress import is_mark
 from streams.tail import messages, render
 
 PROFILES = ("milwaukee_pd_cfs", "sf_fire_cfs", "nyc_311", "toronto_persons_in_crisis")
@@ -81,16 +83,21 @@ def summary_line(counts: dict[str, dict[str, float]]) -> str:
     reasons = per("rtcc_events_dead_lettered_total", "reason")
     parts = [f"{s}: {read.get(s, 0)} in / {ok.get(s, 0)} ok / {dead.get(s, 0)} dead"
              for s in ("cad", "crisis", "community")]
+    updates = per("rtcc_sa_updates_total", "kind")
+    if updates:
+        parts.append("SA updates: " + ", ".join(f"{k} {n}" for k, n in sorted(updates.items())))
     top = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda x: -x[1])[:3])
     return "== " + " | ".join(parts) + (f" | dead letters: {top}" if top else "")
 
 
 def _live_view(settings: Settings, stop: threading.Event) -> None:
     shown_this_second, second = 0, int(time.monotonic())
-    for partition, offset, doc in messages(settings, settings.topic("rtcc.events.normalised"),
+    for partition, offset, doc in messages(settings, settings.topic("rtcc.sa.updates"),
                                            from_beginning=False, idle_timeout_s=None):
         if stop.is_set():
             return
+        if is_mark(doc):
+            continue
         now = int(time.monotonic())
         if now != second:
             second, shown_this_second = now, 0
@@ -100,7 +107,13 @@ def _live_view(settings: Settings, stop: threading.Event) -> None:
         print(f"   {render(doc)}", flush=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    # `kill` or a process manager stops the demo like Ctrl-C: children are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = load()
     log_dir = settings.data_dir.parent / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -126,15 +139,18 @@ def run(args: argparse.Namespace) -> int:
         if not _wait_for_worker(settings, worker, worker_log):
             return 1
         print(f"demo: worker up; metrics at http://127.0.0.1:{settings.web_port}/metrics")
+        # Every data set starts at one common moment, 30 days ago, and plays at one speed,
+        # so the four feeds move through event time together as live feeds would.
+        start = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
         for profile in PROFILES:
             replay_log = log_dir / f"replay-{profile}.log"
-            cmd = ["replay", profile, "--rate", str(args.rate)]
+            cmd = ["replay", profile, "--speed", str(args.speed), "--time-shift", start]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
             with replay_log.open("ab") as out:
                 children.append(subprocess.Popen(_rtcc(*cmd), stdout=out, stderr=subprocess.STDOUT))
-            print(f"demo: replaying {profile} at {args.rate} events/s (log: {replay_log})")
-        print("demo: live normalised events (a sample, at most "
+            print(f"demo: replaying {profile} at {args.speed:g}x from {start} (log: {replay_log})")
+        print("demo: live SA updates (a sample, at most "
               f"{MAX_LINES_PER_S}/s) and a summary every {SUMMARY_EVERY_S:.0f} s; Ctrl-C stops\n",
               flush=True)
         stop = threading.Event()

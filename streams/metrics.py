@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # The *_created series double the exposition for no use on dashboards or alerts.
 disable_created_metrics()
@@ -15,6 +15,22 @@ EVENTS_NORMALISED = Counter(
 EVENTS_DEAD_LETTERED = Counter(
     "rtcc_events_dead_lettered_total", "Messages sent to the dead-letter topic.",
     ["source", "reason"])
-INGEST_SECONDS = Histogram(
+STAGE_SECONDS = Histogram(
     "rtcc_stage_seconds", "Processing time of one message in a pipeline stage.", ["stage"],
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25))
+SA_UPDATES = Counter(
+    "rtcc_sa_updates_total", "SA updates published.", ["subject_kind", "kind"])
+CORRELATED = Counter(
+    "rtcc_correlation_events_total",
+    "Normalised events applied by correlation, by what became of them: published (part of "
+    "an SA update) or a named, deliberate suppression.", ["disposition"])
+MERGES = Counter("rtcc_merges_total", "Duplicate calls merged into a primary incident.")
+LINKS = Counter("rtcc_links_total", "Reports and crisis events linked to incidents.", ["type"])
+LATE_EVENTS = Counter(
+    "rtcc_events_late_total", "Events that arrived behind the watermark (applied at once).")
+BUFFERED = Gauge(
+    "rtcc_correlation_buffered_events", "Events held for event-time order.", ["partition"])
+KPI_INCIDENTS = Counter(
+    "rtcc_kpi_incidents_total", "Closed incidents given to the response-time measures, by "
+    "outcome (added, late, late_dropped, replaced, unchanged, unplaceable).", ["outcome"])
+KPI_RECORDS = Counter("rtcc_kpi_records_total", "Windowed response-time records published.")

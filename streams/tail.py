@@ -12,6 +12,7 @@ from typing import Any, Iterator, TextIO
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from agents.ingest.progress import is_mark
 from streams.config import Settings
 
 
@@ -68,8 +69,11 @@ def render(doc: Any, fields: list[str] | None = None) -> str:
                 f"{doc.get('source_topic')}[{doc.get('source_partition')}]@"
                 f"{doc.get('source_offset')}  {_short(doc.get('detail'), 50)}  | {preview!r}")
     if "update_id" in doc and "subject_id" in doc:  # SA update
-        return (f"{doc.get('event_time')}  {doc.get('kind'):18} {doc.get('subject_id')} "
-                f"v{doc.get('version')}  {_short(doc.get('reason'), 60)}")
+        state = doc.get("state") or {}
+        where = state.get("address_text") or state.get("district") or state.get("area") or ""
+        return (f"{doc.get('event_time')}  {doc.get('kind'):17} {doc.get('subject_id')} "
+                f"v{doc.get('version')}  {_short(state.get('category'), 13):13} "
+                f"{_short(doc.get('reason'), 50)}  {_short(where, 30)}")
     return orjson.dumps(doc).decode()
 
 
@@ -114,9 +118,11 @@ def messages(settings: Settings, topic: str, from_beginning: bool,
 
 def tail(settings: Settings, topic: str, from_beginning: bool, conditions: list[Condition],
          fields: list[str] | None, as_json: bool, limit: int | None,
-         idle_timeout_s: float | None, out: TextIO = sys.stdout) -> int:
+         idle_timeout_s: float | None, out: TextIO = sys.stdout, show_marks: bool = False) -> int:
     shown = 0
     for partition, offset, doc in messages(settings, topic, from_beginning, idle_timeout_s):
+        if is_mark(doc) and not show_marks:
+            continue
         if not all(c.matches(doc) for c in conditions):
             continue
         line = orjson.dumps(doc).decode() if as_json else render(doc, fields)

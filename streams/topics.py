@@ -44,7 +44,13 @@ SA_UPDATES = TopicSpec("rtcc.sa.updates", "Every SA update, append-only (sa-upda
 SA_STATE = TopicSpec(
     "rtcc.sa.state", "Latest SA update per incident, hotspot and cluster (compacted).",
     cleanup_policy="compact")
-KPI = TopicSpec("rtcc.kpi", "Windowed response-time measures.", retention_ms=90 * DAY_MS)
+KPI = TopicSpec(
+    "rtcc.kpi", "Windowed response-time measures per agency, district and priority; a window "
+    "revised by late incidents is sent again with revision + 1 (keep the highest).",
+    retention_ms=90 * DAY_MS)
+FINISHED_INCIDENTS = TopicSpec(
+    "rtcc.internal.finished-incidents",
+    "Internal: summaries of closed incidents, keyed by agency and district for the KPIs.")
 AUDIENCES = ("operator", "crisis", "community", "public")
 AUDIENCE_TOPICS = tuple(
     TopicSpec(f"rtcc.sa.audience.{a}", f"SA updates redacted for the {a} audience.")
@@ -54,7 +60,7 @@ AUDIENCE_TOPICS = tuple(
 SOURCE_TOPICS = {"cad": CAD_EVENTS, "crisis": CRISIS_EVENTS, "community": COMMUNITY_REPORTS}
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CAD_EVENTS, CRISIS_EVENTS, COMMUNITY_REPORTS, NORMALISED, DEAD_LETTER,
-    SA_UPDATES, SA_STATE, KPI, *AUDIENCE_TOPICS,
+    SA_UPDATES, SA_STATE, KPI, FINISHED_INCIDENTS, *AUDIENCE_TOPICS,
 )
 
 

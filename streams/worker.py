@@ -9,6 +9,8 @@ from streams.app import app, settings
 
 def load_stages() -> faust.App:
     """Import the modules that register agents and pages on the app."""
+    import agents.correlate.agents  # noqa: F401
+    import agents.correlate.kpi_agent  # noqa: F401
     import agents.ingest.agents  # noqa: F401
     import streams.web  # noqa: F401
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 import faust
 
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.geo import ServiceAreas
 from agents.ingest.normalise import IngestPolicy, Origin, ingest
+from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
 from agents.ingest.taxonomy import Taxonomy
-from streams import metrics
+from streams import channels, metrics
 from streams.app import app, settings, topic
-from streams.topics import DEAD_LETTER, NORMALISED, SOURCE_TOPICS
+from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,8 @@ policy = IngestPolicy(
     partition_resolution=settings.partition_cell_resolution,
 )
 
-normalised_topic = topic(NORMALISED, key_type=str, value_serializer="orjson")
-dead_letter_topic = topic(DEAD_LETTER, value_serializer="orjson")
+progress = SourceProgress(started_wall=time.time())
+SOURCE_TOPIC_NAMES = {settings.topic(spec.name) for spec in SOURCE_TOPICS.values()}
 
 
 async def process(source: str, message: faust.types.Message) -> None:
@@ -47,26 +49,31 @@ async def process(source: str, message: faust.types.Message) -> None:
     )
     metrics.EVENTS_IN.labels(source).inc()
     started = time.perf_counter()
+    origin_name = f"{origin.topic}:{origin.partition}"
     try:
         event = ingest(source, message.value, policy, origin)
-        await normalised_topic.send(key=event.area_key, value=event)
+        await channels.normalised.send(key=event.area_key, value=event)
+        progress.observe(origin_name, datetime.fromisoformat(event.event_time).timestamp(),
+                         time.time())
     except Rejected as rejected:
+        progress.observe(origin_name, None, time.time())
         await _dead_letter(source, rejected, origin, message)
         return
     except Exception as exc:  # a bug must not stop the feed: dead-letter and tell
+        progress.observe(origin_name, None, time.time())
         log.exception("ingest.%s: unexpected error at %s[%d]@%d", source, origin.topic,
                       origin.partition, origin.offset)
         await _dead_letter(source, unexpected(exc), origin, message)
         return
     finally:
-        metrics.INGEST_SECONDS.labels(f"ingest.{source}").observe(time.perf_counter() - started)
+        metrics.STAGE_SECONDS.labels(f"ingest.{source}").observe(time.perf_counter() - started)
     metrics.EVENTS_NORMALISED.labels(source, event.category).inc()
 
 
 async def _dead_letter(source: str, rejected: Rejected, origin: Origin,
                        message: faust.types.Message) -> None:
     record = dead_letter(rejected, f"ingest.{source}", origin, message.key, message.value)
-    await dead_letter_topic.send(key=message.key, value=record)
+    await channels.dead_letters.send(key=message.key, value=record)
     metrics.EVENTS_DEAD_LETTERED.labels(source, rejected.reason).inc()
     log.info("ingest.%s: dead-lettered %s[%d]@%d: %s %s", source, origin.topic,
              origin.partition, origin.offset, rejected.reason, rejected.field or "")
@@ -84,3 +91,16 @@ def _ingest_agent(source: str) -> None:
 
 for _source in SOURCE_TOPICS:
     _ingest_agent(_source)
+
+
+@app.timer(interval=settings.mark_interval_s)
+async def send_progress_marks() -> None:
+    """Tell every correlation partition how far each source partition read here has got."""
+    assigned = [f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()
+                if tp.topic in SOURCE_TOPIC_NAMES]
+    if not assigned:
+        return
+    marks = progress.marks(assigned, time.time())
+    for partition in range(partitions_of(NORMALISED, settings)):
+        for mark in marks:
+            await channels.normalised.send(key=MARK_KEY, value=mark, partition=partition)

@@ -17,11 +17,13 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from agents.ingest.progress import is_mark
 from streams import admin
 from streams.config import REPO_ROOT, Settings, load
 
@@ -93,6 +95,7 @@ def settings(services: Services, tmp_path: Path) -> Settings:
         topic_partitions=2,
         data_dir=tmp_path / "worker",
         table_store="memory://",
+        idle_s=2.0,  # let the last events of a replay through quickly
     )
 
 
@@ -140,40 +143,57 @@ class WorkerProcess:
         return total
 
 
-@pytest.fixture
-def worker(topics: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """A real `rtcc worker` process on the test deployment, ready to consume."""
-    settings = dataclasses.replace(topics, web_port=_free_port())
-    log = tmp_path / "worker.log"
+@contextmanager
+def running_worker(settings: Settings, log: Path) -> Iterator[WorkerProcess]:
+    """A real `rtcc worker` process with these settings, ready to consume."""
+    settings = dataclasses.replace(settings, web_port=_free_port())
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
                                 env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT,
                                 cwd=REPO_ROOT)
     handle = WorkerProcess(proc, settings.web_port, log)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            handle.metrics()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"worker did not start:\n{log.read_text()[-3000:]}")
-    yield handle
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                handle.metrics()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"worker did not start:\n{log.read_text()[-3000:]}")
+        yield handle
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     text = log.read_text()
     assert "Crashed reason=" not in text, f"an agent crashed:\n{text[-3000:]}"
+    assert "Traceback" not in text, f"the worker logged an error:\n{text[-3000:]}"
+
+
+@pytest.fixture
+def worker(topics: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    with running_worker(topics, tmp_path / "worker.log") as handle:
+        yield handle
+
+
+def wait_for(condition, timeout_s: float = 120.0, every_s: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every_s)
+    return condition()
 
 
 def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) -> list[dict]:
-    """Every message of a topic, read from the start until `until` arrived or time is up."""
+    """Every message of a topic (progress marks and tombstones skipped), read from the start
+    until `until` arrived or time is up."""
     from kafka import KafkaConsumer, TopicPartition
     import orjson
 
@@ -187,7 +207,8 @@ def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) 
         deadline = time.monotonic() + timeout_s
         while len(out) < until and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
-                out.extend(orjson.loads(r.value) for r in records)
+                docs = (orjson.loads(r.value) if r.value is not None else None for r in records)
+                out.extend(d for d in docs if d is not None and not is_mark(d))
         return out
     finally:
         consumer.close()

@@ -28,7 +28,8 @@ def taxonomy() -> Taxonomy:
         # ordinary calls
         (None, "SHOTS FIRED", "violent", False),
         (None, "BATTERY DV", "violent", False),
-        (None, "TRAFFIC STOP", "traffic", False),
+        (None, "TRAFFIC STOP", "proactive", False),  # officer-initiated: never a hotspot
+        (None, "ACC PI", "traffic", False),
         (None, "ENTRY AUTOS", "property", False),
         (None, "TRBL W/SUBJ", "disorder", False),
         (None, "FIREWORKS", "disorder", False),  # not "fire": keywords match whole words

@@ -44,5 +44,5 @@ def test_cli_parses_every_command():
     parser = build_parser()
     for argv in (["worker"], ["topics", "create"], ["tail", "cad", "--where", "a=b"],
                  ["replay", "milwaukee_pd_cfs", "--max", "--limit", "10"], ["config"],
-                 ["demo", "--rate", "5"]):
+                 ["demo", "--speed", "5"]):
         assert parser.parse_args(argv).func

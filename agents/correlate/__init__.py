@@ -1,0 +1,1 @@
+"""Correlation stage: one live picture per incident, hotspot and community cluster."""

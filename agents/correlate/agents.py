@@ -1,0 +1,158 @@
+"""Correlation agent: normalised events -> one live picture -> SA updates.
+
+Thin: per partition of the normalised topic it keeps a watermark, a reorder buffer and a
+correlation engine (agents/correlate/*.py, all pure), and it moves what they return to the
+SA topics. State lives in Faust tables (RocksDB + changelog in production), namespaced by
+partition so that each key is always written to its own partition's changelog.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import faust
+import orjson
+
+from agents.correlate.engine import CorrelationConfig, Correlator, Result
+from agents.correlate.hotspots import HotspotTracker
+from agents.correlate.matching import MatchRules
+from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
+from agents.ingest.dead_letters import dead_letter, unexpected
+from agents.ingest.normalise import Origin
+from agents.ingest.progress import is_mark
+from streams import channels, metrics
+from streams.app import app, settings
+from streams.tables import PartitionView
+from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
+
+log = logging.getLogger(__name__)
+
+
+_table_partitions = partitions_of(NORMALISED, settings)
+incidents_table = app.Table("correlate-incidents", default=None, partitions=_table_partitions)
+groups_table = app.Table("correlate-groups", default=None, partitions=_table_partitions)
+pending_table = app.Table("correlate-pending", default=None, partitions=_table_partitions)
+hotspots_table = app.Table("correlate-hotspots", default=None, partitions=_table_partitions)
+
+CONFIG = CorrelationConfig(
+    rules=MatchRules(
+        duplicate_radius_m=settings.duplicate_radius_m,
+        duplicate_window_s=settings.duplicate_window_s,
+        report_radius_m=settings.report_radius_m,
+        report_window_s=settings.report_window_s,
+    ),
+    cell_resolution=settings.hotspot_cell_resolution,
+    incident_ttl_s=settings.incident_ttl_s,
+    cluster_min_reports=settings.cluster_min_reports,
+    cluster_window_s=settings.cluster_window_s,
+)
+EXPECTED_ORIGINS = [
+    f"{settings.topic(spec.name)}:{p}"
+    for spec in SOURCE_TOPICS.values() for p in range(partitions_of(spec, settings))
+]
+
+
+@dataclass
+class PartitionState:
+    watermarks: Watermarks
+    buffer: ReorderBuffer
+    engine: Correlator
+    finished: list[dict[str, Any]]  # closed incidents not yet sent to the KPI stage
+
+
+partitions: dict[int, PartitionState] = {}
+
+
+def state_of(partition: int) -> PartitionState:
+    """This worker's correlation state of a partition, restored from the tables on first use."""
+    state = partitions.get(partition)
+    if state is None:
+        pending = PartitionView(pending_table, partition)
+        buffer = ReorderBuffer(pending)
+        buffer.restore(list(pending.values()))
+        finished: list[dict[str, Any]] = []
+        engine = Correlator(PartitionView(incidents_table, partition),
+                            PartitionView(groups_table, partition), CONFIG,
+                            on_finished=finished.append,
+                            hotspots=HotspotTracker(PartitionView(hotspots_table, partition)))
+        engine.restore()
+        state = PartitionState(
+            Watermarks(settings.lateness_s, settings.idle_s, EXPECTED_ORIGINS), buffer, engine,
+            finished)
+        partitions[partition] = state
+        log.info("correlate: partition %d restored: %d pending, %s", partition, len(buffer),
+                 engine.size())
+    return state
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
+    """A revoked partition's state may change elsewhere: rebuild it from the table if it returns."""
+    for tp in revoked:
+        if tp.topic == channels.normalised.get_topic_name():
+            partitions.pop(tp.partition, None)
+
+
+async def publish(result: Result, finished: list[dict[str, Any]]) -> None:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for update in result.updates:
+        update["published_time"] = now
+        await channels.sa_updates.send(key=update["subject_id"], value=update)
+        await channels.sa_state.send(key=update["subject_id"], value=update)
+        metrics.SA_UPDATES.labels(update["subject_kind"], update["kind"]).inc()
+    for subject in result.tombstones:
+        await channels.sa_state.send(key=subject, value=None)
+    for disposition in result.dispositions:
+        metrics.CORRELATED.labels(disposition).inc()
+    if result.merges:
+        metrics.MERGES.inc(result.merges)
+    for kind, n in result.links.items():
+        metrics.LINKS.labels(kind).inc(n)
+    for summary in finished:
+        key = f"{summary['agency_id']}/{summary.get('district') or 'unknown'}"
+        await channels.finished_incidents.send(key=key, value=summary)
+    finished.clear()
+
+
+async def handle(partition: int, doc: dict[str, Any]) -> None:
+    state = state_of(partition)
+    started = time.perf_counter()
+    if is_mark(doc):
+        state.watermarks.observe_mark(doc["origin"], doc.get("max_ts"),
+                                      doc.get("last_event_wall"), doc["wall"])
+    else:
+        ts = event_ts(doc)
+        state.watermarks.observe_event(origin_of(doc), ts)
+        if not state.buffer.push(doc, ts):
+            metrics.LATE_EVENTS.inc()
+            await publish(state.engine.apply(doc), state.finished)
+    released = state.buffer.release(state.watermarks.current())
+    for event in released:
+        await publish(state.engine.apply(event), state.finished)
+    if released:
+        await publish(state.engine.advance(state.buffer.released_ts), state.finished)
+    metrics.BUFFERED.labels(str(partition)).set(len(state.buffer))
+    metrics.STAGE_SECONDS.labels("correlate").observe(time.perf_counter() - started)
+
+
+@app.agent(channels.normalised, name="correlate")
+async def correlate(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        if event.value is None:
+            continue
+        try:
+            await handle(event.message.partition, event.value)
+        except Exception as exc:  # one bad event must not stop the picture: dead-letter it
+            log.exception("correlate: failed on %s[%d]@%d", event.message.topic,
+                          event.message.partition, event.message.offset)
+            metrics.CORRELATED.labels("processing_error").inc()
+            message = event.message
+            origin = Origin(message.topic, message.partition, message.offset,
+                            int(message.timestamp * 1000) if message.timestamp else None)
+            record = dead_letter(unexpected(exc), "correlate", origin, message.key,
+                                 orjson.dumps(event.value))
+            await channels.dead_letters.send(key=message.key, value=record)

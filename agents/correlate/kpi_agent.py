@@ -1,0 +1,56 @@
+"""KPI agent: closed incidents, keyed by agency and district -> windowed response times.
+
+A stage of its own because the correlation stage is partitioned by area, and a district's
+incidents come from several areas: re-keying them by (agency, district) brings each
+district's window to one aggregator (agents/correlate/kpi.py, pure).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import faust
+
+from agents.correlate.kpi import KpiAggregator
+from streams import channels, metrics
+from streams.app import app, settings
+from streams.tables import PartitionView
+from streams.topics import FINISHED_INCIDENTS, partitions_of
+
+log = logging.getLogger(__name__)
+
+kpi_table = app.Table("kpi-windows", default=None,
+                      partitions=partitions_of(FINISHED_INCIDENTS, settings))
+aggregators: dict[int, KpiAggregator] = {}
+watermarks: dict[int, datetime] = {}
+
+
+def aggregator_of(partition: int) -> KpiAggregator:
+    if partition not in aggregators:
+        aggregators[partition] = KpiAggregator(PartitionView(kpi_table, partition))
+    return aggregators[partition]
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None:
+    for tp in revoked:
+        if tp.topic == channels.finished_incidents.get_topic_name():
+            aggregators.pop(tp.partition, None)
+            watermarks.pop(tp.partition, None)
+
+
+@app.agent(channels.finished_incidents, name="kpi")
+async def measure_response_times(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        incident, partition = event.value, event.message.partition
+        aggregator = aggregator_of(partition)
+        outcome = aggregator.add(incident)
+        metrics.KPI_INCIDENTS.labels(outcome).inc()
+        # Event time of this stage: the latest close seen in the partition.
+        closed = datetime.fromisoformat(incident["closed_time"])
+        if partition not in watermarks or closed > watermarks[partition]:
+            watermarks[partition] = closed
+        for record in aggregator.advance(watermarks[partition]):
+            await channels.kpi.send(key=record.kpi_id, value=record.as_dict())
+            metrics.KPI_RECORDS.inc()

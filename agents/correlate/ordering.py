@@ -1,0 +1,140 @@
+"""Event-time order for the correlation stage: watermarks and a reorder buffer (pure).
+
+Correlation decisions (which call is the primary, which report links to which incident)
+depend on the order in which events are applied. Arrival order on the normalised topic
+depends on how fast each source partition was ingested, so it differs between a replay at
+1 x and one at --max. Applying events in event-time order, once every source partition
+("origin") has moved past them, makes the decisions depend on the data only.
+
+How far each origin has got is known from the events themselves and from *progress marks*
+that the ingest stage writes into every partition of the normalised topic, in line with the
+events (so a mark is always read after the events it covers). A mark carries the origin's
+highest event time and the ingest's wall clock. An origin that has produced nothing for
+`idle_s` (measured on that wall clock as carried in the stream, not on this process's clock,
+so a lagging consumer does not mistake a busy origin for an idle one) no longer holds the
+watermark back; that is what lets the last events of a replay through.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+NEG_INF = -math.inf
+POS_INF = math.inf
+
+
+def event_ts(event: Mapping[str, Any]) -> float:
+    """Epoch seconds of a normalised event's event_time."""
+    return datetime.fromisoformat(event["event_time"]).timestamp()
+
+
+def origin_of(event: Mapping[str, Any]) -> str:
+    return f"{event.get('source_topic')}:{event.get('source_partition')}"
+
+
+@dataclass
+class _Origin:
+    max_ts: float = NEG_INF  # highest event time seen from this origin
+    last_event_wall: float | None = None  # ingest wall clock of its latest event
+    first_known_wall: float | None = None  # stream wall clock when it was first heard of
+
+
+@dataclass
+class Watermarks:
+    """The event-time watermark of one correlation partition."""
+
+    lateness_s: float = 60.0  # disorder tolerated within one origin, in event time
+    idle_s: float = 5.0  # ingest wall seconds without events before an origin stops holding
+    expected: Iterable[str] = ()  # origins that hold the watermark until heard of or idle
+    origins: dict[str, _Origin] = field(default_factory=dict)
+    stream_wall: float | None = None  # latest ingest wall clock carried by a mark
+    started_wall: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.expected:
+            self.origins.setdefault(name, _Origin())
+
+    def observe_event(self, origin: str, ts: float) -> None:
+        entry = self.origins.setdefault(origin, _Origin(first_known_wall=self.stream_wall))
+        if ts > entry.max_ts:
+            entry.max_ts = ts
+
+    def observe_mark(self, origin: str, max_ts: float | None, last_event_wall: float | None,
+                     wall: float) -> None:
+        """A progress mark of `origin`, written by ingest at `wall`."""
+        if self.started_wall is None:
+            self.started_wall = wall
+        if self.stream_wall is None or wall > self.stream_wall:
+            self.stream_wall = wall
+        entry = self.origins.setdefault(origin, _Origin(first_known_wall=wall))
+        if max_ts is not None and max_ts > entry.max_ts:
+            entry.max_ts = max_ts
+        if last_event_wall is not None and (entry.last_event_wall is None
+                                            or last_event_wall > entry.last_event_wall):
+            entry.last_event_wall = last_event_wall
+        if entry.first_known_wall is None:
+            entry.first_known_wall = wall
+
+    def _holds(self, entry: _Origin) -> bool:
+        if self.stream_wall is None:
+            return True  # no mark yet: nothing is known to be idle
+        reference = entry.last_event_wall or entry.first_known_wall or self.started_wall
+        return reference is None or self.stream_wall - reference < self.idle_s
+
+    def current(self) -> float:
+        """Event times at or below this are complete: every holding origin has passed them."""
+        holding = [o.max_ts for o in self.origins.values() if self._holds(o)]
+        if not holding:
+            return POS_INF
+        return min(holding) - self.lateness_s
+
+
+@dataclass(order=True)
+class _Pending:
+    ts: float
+    event_id: str
+    event: dict = field(compare=False)
+
+
+class ReorderBuffer:
+    """Holds events until the watermark passes them; releases them in event-time order.
+
+    Ties are broken by event id, so the release order is a total order of the data.
+    `store` (a Faust table in production) keeps what is held so that a restart loses
+    nothing; the heap is rebuilt from it with `restore`.
+    """
+
+    def __init__(self, store: Any | None = None) -> None:
+        self.heap: list[_Pending] = []
+        self.store = store
+        self.released_ts = NEG_INF  # event time of the last event released
+
+    def restore(self, events: Iterable[dict]) -> None:
+        for event in events:
+            heapq.heappush(self.heap, _Pending(event_ts(event), event["event_id"], event))
+
+    def __len__(self) -> int:
+        return len(self.heap)
+
+    def push(self, event: dict, ts: float) -> bool:
+        """Hold an event; False when it is already late (the caller applies it at once)."""
+        if ts < self.released_ts:
+            return False
+        heapq.heappush(self.heap, _Pending(ts, event["event_id"], event))
+        if self.store is not None:
+            self.store[event["event_id"]] = event
+        return True
+
+    def release(self, watermark: float) -> list[dict]:
+        out = []
+        while self.heap and self.heap[0].ts <= watermark:
+            item = heapq.heappop(self.heap)
+            if self.store is not None:
+                self.store.pop(item.event_id, None)
+            self.released_ts = max(self.released_ts, item.ts)
+            out.append(item.event)
+        return out

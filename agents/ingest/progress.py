@@ -1,0 +1,40 @@
+"""How far ingest has got in each source partition, for the correlation stage's watermark.
+
+Ingest writes a progress mark per source partition into every partition of the normalised
+topic, in line with the events, so that correlation knows when every source has passed a
+moment of event time (see agents/correlate/ordering.py). A mark is tiny and a few go out
+per second; the normalised topic's consumers skip them (`is_mark`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+MARK_KEY = "~progress"
+
+
+def is_mark(doc: Any) -> bool:
+    return isinstance(doc, Mapping) and "mark" in doc
+
+
+@dataclass
+class SourceProgress:
+    started_wall: float
+    max_ts: dict[str, float] = field(default_factory=dict)
+    last_event_wall: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, origin: str, ts: float | None, wall: float) -> None:
+        """A message of `origin` was handled; `ts` is its event time when it was valid."""
+        self.last_event_wall[origin] = wall
+        if ts is not None and ts > self.max_ts.get(origin, float("-inf")):
+            self.max_ts[origin] = ts
+
+    def marks(self, origins: Iterable[str], wall: float) -> list[dict[str, Any]]:
+        """One mark per origin this worker reads; one with no events yet says so."""
+        return [
+            {"mark": "progress", "origin": origin, "max_ts": self.max_ts.get(origin),
+             "last_event_wall": self.last_event_wall.get(origin, self.started_wall),
+             "wall": wall}
+            for origin in sorted(origins)
+        ]

@@ -1,0 +1,1 @@
+"""Benchmarks of rtcc-streams against real Kafka (see bench/README.md)."""

@@ -1,0 +1,33 @@
+"""Helpers for Faust tables shared by the stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+
+class PartitionView(MutableMapping):
+    """The keys of one partition in a table shared by all partitions of this worker."""
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.table = table
+        self.prefix = f"{partition}/"
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.table.get(self.prefix + key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[self.prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[self.prefix + key]
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self.prefix)
+        return (k[n:] for k in list(self.table.keys()) if k.startswith(self.prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

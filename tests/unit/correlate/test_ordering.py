@@ -1,0 +1,139 @@
+"""Watermarks and the reorder buffer; and the property that makes replays repeatable:
+duplicates and reordering within the allowed lateness change nothing."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings, strategies as st
+
+from agents.correlate.engine import Correlator
+from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
+from tests.unit.correlate.factories import HERE, event, moved
+
+
+def test_watermark_is_the_slowest_holding_origin_minus_lateness():
+    wm = Watermarks(lateness_s=10, idle_s=5, expected=["cad:0", "cad:1"])
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0)
+    assert wm.current() == -math.inf  # cad:1 expected, not heard of yet
+    wm.observe_mark("cad:1", 900, last_event_wall=100.0, wall=100.5)
+    assert wm.current() == 890
+    wm.observe_event("cad:1", 950)
+    assert wm.current() == 940
+
+
+def test_an_idle_origin_stops_holding_on_the_streams_clock():
+    wm = Watermarks(lateness_s=10, idle_s=5, expected=["cad:0", "cad:1"])
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0)
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=100.0)
+    assert wm.current() == 490
+    # cad:0 keeps producing; cad:1 has been silent for 6 s of ingest wall time
+    wm.observe_mark("cad:0", 1100, last_event_wall=106.0, wall=106.0)
+    assert wm.current() == 1090
+    # nothing produces any more: everything held may go
+    wm.observe_mark("cad:0", 1100, last_event_wall=106.0, wall=120.0)
+    assert wm.current() == math.inf
+
+
+def test_expected_origins_never_heard_of_stop_holding_after_idle_s():
+    wm = Watermarks(lateness_s=0, idle_s=5, expected=["crisis:0"])
+    wm.observe_mark("cad:0", 1000, last_event_wall=10.0, wall=10.0)
+    assert wm.current() == -math.inf
+    wm.observe_mark("cad:0", 1000, last_event_wall=16.0, wall=16.0)
+    assert wm.current() == 1000
+
+
+def test_buffer_releases_in_event_time_then_id_order_and_keeps_a_store():
+    store: dict = {}
+    buf = ReorderBuffer(store)
+    for minutes, eid in [(3, "c"), (1, "b"), (1, "a"), (2, "d")]:
+        e = event(minutes=minutes, event_id=eid)
+        assert buf.push(e, event_ts(e))
+    assert len(store) == 4
+    released = buf.release(event_ts(event(minutes=2)))
+    assert [e["event_id"] for e in released] == ["a", "b", "d"]
+    assert set(store) == {"c"}
+    late = event(minutes=0, event_id="z")
+    assert not buf.push(late, event_ts(late))  # behind what was released: caller applies it
+
+
+def test_restore_from_the_store():
+    store: dict = {}
+    buf = ReorderBuffer(store)
+    e = event(minutes=1)
+    buf.push(e, event_ts(e))
+    again = ReorderBuffer(store)
+    again.restore(store.values())
+    assert [x["event_id"] for x in again.release(math.inf)] == [e["event_id"]]
+
+
+# ---------------------------------------------------------------- the property
+
+LATENESS_S = 300.0
+
+
+@st.composite
+def histories(draw):
+    """Several incidents near each other, each with a lifecycle, plus reports."""
+    events = []
+    n = draw(st.integers(1, 6))
+    for i in range(n):
+        start = draw(st.integers(0, 40))
+        point = moved(HERE, north_m=draw(st.integers(0, 200)), east_m=draw(st.integers(0, 200)))
+        category = draw(st.sampled_from(["violent", "disorder", "medical", "mental_health"]))
+        steps = draw(st.lists(st.sampled_from(["dispatched", "en_route", "on_scene", "cleared",
+                                               "closed", "updated"]), max_size=4))
+        events.append(event(subject=str(i), minutes=start, point=point, category=category))
+        t = start
+        for j, kind in enumerate(steps):
+            t += draw(st.integers(0, 6))
+            events.append(event(subject=str(i), kind=kind, minutes=t, point=point,
+                                category=category, units=[f"U{i}"], event_id=f"{i}:{j}:{kind}"))
+    for k in range(draw(st.integers(0, 3))):
+        events.append(event("community", subject=f"r{k}", minutes=draw(st.integers(0, 50)),
+                            point=moved(HERE, east_m=draw(st.integers(0, 300))),
+                            category="disorder"))
+    return sorted(events, key=lambda e: (event_ts(e), e["event_id"]))
+
+
+def _disorder(events, draw):
+    """Arrival order: each event may come up to LATENESS_S late, some twice."""
+    delays = [draw(st.floats(0, LATENESS_S * 0.99)) for _ in events]
+    arrivals = [(event_ts(e) + d, i, e) for i, (e, d) in enumerate(zip(events, delays))]
+    dups = draw(st.lists(st.integers(0, len(events) - 1), max_size=3)) if events else []
+    for i in dups:
+        arrivals.append((event_ts(events[i]) + LATENESS_S * 0.5, len(arrivals), dict(events[i])))
+    return [e for _, _, e in sorted(arrivals, key=lambda a: (a[0], a[1]))]
+
+
+def _run(arrival: list[dict]):
+    corr = Correlator({}, {})
+    wm = Watermarks(lateness_s=LATENESS_S, idle_s=5)
+    buf = ReorderBuffer()
+    updates = []
+
+    def apply(released):
+        for e in released:
+            updates.extend(corr.apply(e).updates)
+        updates.extend(corr.advance(buf.released_ts).updates)
+
+    for e in arrival:
+        ts = event_ts(e)
+        wm.observe_event(origin_of(e), ts)
+        if not buf.push(e, ts):
+            apply([e])
+        apply(buf.release(wm.current()))
+    apply(buf.release(math.inf))
+    finals = {u["subject_id"]: u["state"] for u in updates}
+    return {u["update_id"] for u in updates}, finals
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_duplicates_and_reordering_within_lateness_change_nothing(data):
+    clean = data.draw(histories())
+    messy = _disorder(clean, data.draw)
+    clean_ids, clean_states = _run(clean)
+    messy_ids, messy_states = _run(messy)
+    assert messy_ids == clean_ids
+    assert messy_states == clean_states
