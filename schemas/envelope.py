@@ -73,6 +73,8 @@ class Pii(faust.Record, serializer="orjson", include_metadata=False):
         "source_topic": "Kafka topic the event was read from.",
         "source_partition": "Its partition.",
         "source_offset": "Its offset: with the topic and partition, the event's provenance.",
+        "ghost": "True on the copy of an event near an area border that is sent to the "
+        "neighbouring area, so that correlation there sees it; ghosts never open anything.",
     },
     enums={"source": SOURCES, "category": CATEGORIES},
 )
@@ -108,3 +110,4 @@ class NormalisedEvent(faust.Record, serializer="orjson", include_metadata=False)
     source_topic: Optional[str] = None
     source_partition: Optional[int] = None
     source_offset: Optional[int] = None
+    ghost: bool = False

@@ -34,3 +34,6 @@ KPI_INCIDENTS = Counter(
     "rtcc_kpi_incidents_total", "Closed incidents given to the response-time measures, by "
     "outcome (added, late, late_dropped, replaced, unchanged, unplaceable).", ["outcome"])
 KPI_RECORDS = Counter("rtcc_kpi_records_total", "Windowed response-time records published.")
+GHOSTS = Counter(
+    "rtcc_events_ghosted_total", "Ghost copies of events near an area border sent to the "
+    "neighbouring area.", ["source"])

@@ -7,6 +7,18 @@ rebuilt by `restore()` after a restart.
 
 Every event applied gets exactly one disposition: it contributed to a published update, or
 it was deliberately suppressed for a named reason. Nothing is dropped silently.
+
+Borders. Each engine owns one area (a coarse H3 cell: the key of the normalised topic).
+An event near the border of its area is also delivered to the neighbouring areas as a
+*ghost* (same event id, `ghost: true`). Ghosts are kept as *remote* records: they never
+open, publish or count anything, but they are candidates for matching. Both areas thus
+see the same events near the border, in the same event-time order, and apply the same
+rule (the earliest call is the primary; the closest candidate wins), so they agree on
+every merge and link without talking to each other; the area that owns the primary (or
+the incident a report links to) publishes, the other counts a suppression
+(`merged_duplicate`, `linked_remote`). The ghost margin (RTCC_BORDER_RINGS fine cells,
+~350 m by default) covers the duplicate and report radii; candidates further than the
+margin from a border are not seen across it, a documented limit.
 """
 
 from __future__ import annotations
@@ -29,7 +41,8 @@ CRISIS_STEPS = {"requested": "created", "dispatched": "dispatched", "on_scene": 
 
 # Dispositions of an applied event (label values of rtcc_correlation_events_total).
 PUBLISHED = "published"
-SUPPRESSIONS = ("duplicate_event", "unchanged", "merged_duplicate", "unclustered_report")
+SUPPRESSIONS = ("duplicate_event", "unchanged", "merged_duplicate", "unclustered_report",
+                "linked_remote")
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,8 @@ class Correlator:
 
     # ---------------------------------------------------------------- events
     def apply(self, event: dict[str, Any]) -> Result:
+        if event.get("ghost"):
+            return self._apply_ghost(event)
         source = event["source"]
         if source == "cad":
             result = self._apply_incident_event(event, event)
@@ -145,23 +160,37 @@ class Correlator:
             "agency_id": event["agency_id"], "incident_number": event.get("incident_number"),
             "events": [], "state": {}, "view": None, "version": 0, "calls": [],
             "merged_into": None, "linked_reports": [], "crisis": {}, "last_ts": event_ts(event),
-            "closed_ts": None,
+            "closed_ts": None, "remote": bool(event.get("ghost")),
         }
 
     def _apply_incident_event(self, event: dict[str, Any], summary_of: dict[str, Any]) -> Result:
         rec = self.incidents.get(event["subject_id"])
-        is_new = rec is None
+        promoted = rec is not None and rec.get("remote")
+        if promoted:
+            # Known here from ghosts of a neighbouring area, now an event of our own: the
+            # incident is ours from now on (its ghost came first, or it moved across).
+            rec["remote"] = False
+        seen = rec is not None and any(e["event_id"] == event["event_id"] for e in rec["events"])
+        if seen and not promoted:
+            return Result(dispositions=["duplicate_event"])
         if rec is None:
             rec = self._new_record(event)
-        elif any(e["event_id"] == event["event_id"] for e in rec["events"]):
-            return Result(dispositions=["duplicate_event"])
-        rec["events"].append(lifecycle.summarise(summary_of))
+        if not seen:
+            rec["events"].append(lifecycle.summarise(summary_of))
+        # Never published here and not merged: it is new to this area's picture.
+        is_new = rec["version"] == 0 and rec["merged_into"] is None
         rec["last_ts"] = max(rec["last_ts"], event_ts(event))
         rec["state"] = lifecycle.fold(rec["subject_id"], rec["agency_id"],
                                       rec["incident_number"], rec["events"])
         result = Result()
         if is_new and rec["source"] == "cad":
             primary = self._duplicate_of(rec)
+            if primary is not None and primary.get("remote"):
+                # The primary is across the border: its own area publishes the merge.
+                rec["merged_into"] = primary["subject_id"]
+                self._save(rec)
+                result.dispositions.append("merged_duplicate")
+                return result
             if primary is not None:
                 rec["merged_into"] = primary["subject_id"]
                 primary["calls"].append(rec["subject_id"])
@@ -182,6 +211,49 @@ class Correlator:
         self._close_if_finished(rec, result)
         self._save(rec)
         result.dispositions.append(PUBLISHED if result.updates else "unchanged")
+        return result
+
+    def _apply_ghost(self, event: dict[str, Any]) -> Result:
+        """A copy of a neighbouring area's event: a candidate here, and it may join (or be
+        linked to) a local incident, which is then published here. No disposition: the
+        event is accounted for in its own area."""
+        result = Result()
+        if event["source"] == "community":
+            target = self._report_target(event)
+            if target is not None and not target.get("remote"):
+                return self._link_report(target, event, result)
+            return result
+        if event["source"] == "crisis":
+            target_id = self._crisis_target(event)
+            target = self.incidents.get(target_id) if target_id else None
+            if target is not None and not target.get("remote"):
+                return self._fold_crisis(target, event, result)
+            return result
+        rec = self.incidents.get(event["subject_id"])
+        is_new = rec is None
+        if rec is None:
+            rec = self._new_record(event)
+        elif any(e["event_id"] == event["event_id"] for e in rec["events"]):
+            return result
+        rec["events"].append(lifecycle.summarise(event))
+        rec["last_ts"] = max(rec["last_ts"], event_ts(event))
+        rec["state"] = lifecycle.fold(rec["subject_id"], rec["agency_id"],
+                                      rec["incident_number"], rec["events"])
+        if is_new:
+            primary = self._duplicate_of(rec)
+            if primary is not None:
+                rec["merged_into"] = primary["subject_id"]
+                if not primary.get("remote"):
+                    primary["calls"].append(rec["subject_id"])
+                    result.merges += 1
+                    n = len(primary["calls"]) + 1
+                    result.extend(self._publish(
+                        primary, "merged", f"{n} calls about one event: {rec['subject_id']} "
+                        "(across the area border) merged", [event["event_id"]]))
+                    self._save(primary)
+        if rec["closed_ts"] is None and lifecycle.is_finished(rec["state"]):
+            rec["closed_ts"] = rec["last_ts"]
+        self._save(rec)
         return result
 
     def _close_if_finished(self, rec: dict[str, Any], result: Result) -> None:
@@ -257,15 +329,22 @@ class Correlator:
         rec["last_ts"] = max(rec["last_ts"], event_ts(event))
         rec["closed_ts"] = rec["last_ts"]  # not indexed for matching: it lives in its target
         self.incidents[subject] = rec
+        if target.get("remote"):
+            return Result(dispositions=["linked_remote"])  # published across the border
+        result = self._fold_crisis(target, event, Result())
+        result.dispositions.append(PUBLISHED if result.updates else "unchanged")
+        return result
+
+    def _fold_crisis(self, target: dict[str, Any], event: dict[str, Any],
+                     result: Result) -> Result:
         target["crisis"][event["subject_id"]] = {
             "status": event["kind"], "team": (event.get("units") or [None])[0],
             "outcome": event.get("disposition"), "time": event["event_time"],
         }
-        result = Result(links={"crisis": 1})
+        result.links["crisis"] = result.links.get("crisis", 0) + 1
         result.extend(self._publish(target, None, f"crisis team {event['kind']}",
                                     [event["event_id"]]))
         self._save(target)
-        result.dispositions.append(PUBLISHED if result.updates else "unchanged")
         return result
 
     def _crisis_target(self, event: dict[str, Any]) -> str | None:
@@ -285,24 +364,34 @@ class Correlator:
 
     def _apply_report(self, event: dict[str, Any]) -> Result:
         """Link a community report to a nearby active incident, else count it towards a cluster."""
+        target = self._report_target(event)
+        if target is not None and target.get("remote"):
+            return Result(dispositions=["linked_remote"])  # published across the border
+        if target is not None:
+            result = self._link_report(target, event, Result())
+            result.dispositions.append(PUBLISHED if result.updates else "unchanged")
+            return result
+        return self._cluster(event, event_ts(event))
+
+    def _report_target(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if event.get("cell") is None:
+            return None
         rules = self.config.rules
-        ts = event_ts(event)
-        if event.get("cell") is not None:
-            target = self._near_active(
-                event["cell"], event["latitude"], event["longitude"], ts, self.rings["report"],
-                rules.report_radius_m, rules.report_window_s,
-                lambda other: other["source"] == "cad")
-            if target is not None:
-                if event["event_id"] in target["linked_reports"]:
-                    return Result(dispositions=["duplicate_event"])
-                target["linked_reports"].append(event["event_id"])
-                result = Result(links={"report": 1})
-                result.extend(self._publish(target, None, "community report linked",
-                                            [event["event_id"]]))
-                self._save(target)
-                result.dispositions.append(PUBLISHED if result.updates else "unchanged")
-                return result
-        return self._cluster(event, ts)
+        return self._near_active(
+            event["cell"], event["latitude"], event["longitude"], event_ts(event),
+            self.rings["report"], rules.report_radius_m, rules.report_window_s,
+            lambda other: other["source"] == "cad")
+
+    def _link_report(self, target: dict[str, Any], event: dict[str, Any],
+                     result: Result) -> Result:
+        if event["event_id"] in target["linked_reports"]:
+            return result
+        target["linked_reports"].append(event["event_id"])
+        result.links["report"] = result.links.get("report", 0) + 1
+        result.extend(self._publish(target, None, "community report linked",
+                                    [event["event_id"]]))
+        self._save(target)
+        return result
 
     def _cluster_key(self, event: dict[str, Any]) -> str:
         if event.get("cell") is not None:
@@ -420,11 +509,12 @@ class Correlator:
                 rec["closed_ts"] = rec["last_ts"] + self.config.incident_ttl_s
                 rec["state"]["status"] = "closed"
                 self.cells.remove(subject)
-                if rec["merged_into"] is None:
+                if rec["merged_into"] is None and not rec.get("remote"):
                     result.extend(self._publish(
                         rec, "closed", f"no activity for {self.config.incident_ttl_s / 3600:g} h",
                         []))
-                if self.on_finished is not None and rec["source"] == "cad":
+                if self.on_finished is not None and rec["source"] == "cad" \
+                        and not rec.get("remote"):
                     self.on_finished(self._kpi_summary(rec))
                 self._save(rec)
             elif rec["closed_ts"] + self.config.closed_retention_s <= watermark:

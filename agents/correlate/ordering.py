@@ -97,13 +97,19 @@ class Watermarks:
 class _Pending:
     ts: float
     event_id: str
+    ghost: bool  # an event before its own ghost, when both reach one partition
     event: dict = field(compare=False)
+
+
+def _store_key(event: dict) -> str:
+    return f"{event['event_id']}~ghost" if event.get("ghost") else event["event_id"]
 
 
 class ReorderBuffer:
     """Holds events until the watermark passes them; releases them in event-time order.
 
-    Ties are broken by event id, so the release order is a total order of the data.
+    Ties are broken by event id, then an event before its ghost copy, so the release order
+    is a total order of the data.
     `store` (a Faust table in production) keeps what is held so that a restart loses
     nothing; the heap is rebuilt from it with `restore`.
     """
@@ -115,7 +121,8 @@ class ReorderBuffer:
 
     def restore(self, events: Iterable[dict]) -> None:
         for event in events:
-            heapq.heappush(self.heap, _Pending(event_ts(event), event["event_id"], event))
+            heapq.heappush(self.heap, _Pending(event_ts(event), event["event_id"],
+                                               bool(event.get("ghost")), event))
 
     def __len__(self) -> int:
         return len(self.heap)
@@ -124,9 +131,10 @@ class ReorderBuffer:
         """Hold an event; False when it is already late (the caller applies it at once)."""
         if ts < self.released_ts:
             return False
-        heapq.heappush(self.heap, _Pending(ts, event["event_id"], event))
+        ghost = bool(event.get("ghost"))
+        heapq.heappush(self.heap, _Pending(ts, event["event_id"], ghost, event))
         if self.store is not None:
-            self.store[event["event_id"]] = event
+            self.store[_store_key(event)] = event
         return True
 
     def release(self, watermark: float) -> list[dict]:
@@ -134,7 +142,7 @@ class ReorderBuffer:
         while self.heap and self.heap[0].ts <= watermark:
             item = heapq.heappop(self.heap)
             if self.store is not None:
-                self.store.pop(item.event_id, None)
+                self.store.pop(_store_key(item.event), None)
             self.released_ts = max(self.released_ts, item.ts)
             out.append(item.event)
         return out

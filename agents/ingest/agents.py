@@ -15,7 +15,7 @@ import faust
 
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.geo import ServiceAreas
-from agents.ingest.normalise import IngestPolicy, Origin, ingest
+from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
 from agents.ingest.taxonomy import Taxonomy
@@ -53,6 +53,9 @@ async def process(source: str, message: faust.types.Message) -> None:
     try:
         event = ingest(source, message.value, policy, origin)
         await channels.normalised.send(key=event.area_key, value=event)
+        for ghost in ghosts(event, policy):
+            await channels.normalised.send(key=ghost.area_key, value=ghost)
+            metrics.GHOSTS.labels(source).inc()
         progress.observe(origin_name, datetime.fromisoformat(event.event_time).timestamp(),
                          time.time())
     except Rejected as rejected:

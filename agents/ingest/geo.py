@@ -82,9 +82,25 @@ def cell_of(lat: float, lon: float, resolution: int) -> str:
     return h3.latlng_to_cell(lat, lon, resolution)
 
 
-def area_key(lat: float | None, lon: float | None, agency_id: str, district: str | None,
-             resolution: int) -> str:
-    """Partition key of the normalised topic: nearby events share it."""
-    if lat is not None and lon is not None:
-        return h3.latlng_to_cell(lat, lon, resolution)
+def area_key(cell: str | None, agency_id: str, district: str | None, resolution: int) -> str:
+    """Partition key of the normalised topic: nearby events share it.
+
+    The area is the ancestor of the event's fine cell (not the coarse cell containing the
+    point, which can differ near borders: H3 children do not tile their parent exactly), so
+    that areas, hotspot cells and border ghosts all agree on which area an event is in.
+    """
+    if cell is not None:
+        return h3.cell_to_parent(cell, resolution)
     return f"district:{agency_id}:{district or 'unknown'}"
+
+
+def neighbour_areas(cell: str, margin_rings: int, resolution: int) -> list[str]:
+    """Other areas (cells at `resolution`) within `margin_rings` fine cells of `cell`.
+
+    An event this close to the border of its area is also sent, as a ghost copy, to each of
+    these areas, so that a duplicate call or a report across the border meets the incident
+    it belongs to (see agents/correlate/engine.py, "Borders").
+    """
+    own = h3.cell_to_parent(cell, resolution)
+    return sorted({h3.cell_to_parent(c, resolution) for c in h3.grid_disk(cell, margin_rings)}
+                  - {own})

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from agents.ingest import contract_check
 from agents.ingest.decode import decode_object
-from agents.ingest.geo import ServiceAreas, area_key, cell_of
+from agents.ingest.geo import ServiceAreas, area_key, cell_of, neighbour_areas
 from agents.ingest.rejection import Rejected
 from agents.ingest.taxonomy import Taxonomy
 from agents.ingest.times import check_range, iso_utc, parse_time
@@ -48,6 +48,7 @@ class IngestPolicy:
     max_message_bytes: int = 256 * 1024
     cell_resolution: int = 9
     partition_resolution: int = 6
+    border_rings: int = 2  # fine cells around an event that reach into neighbouring areas
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
@@ -73,12 +74,13 @@ def _times(msg: dict[str, Any], fields: tuple[str, ...], policy: IngestPolicy,
 def _place(msg: dict[str, Any], policy: IngestPolicy) -> dict[str, Any]:
     lat, lon = msg.get("latitude"), msg.get("longitude")
     policy.areas.check(msg["agency_id"], lat, lon)
-    has_point = lat is not None and lon is not None
+    cell = cell_of(lat, lon, policy.cell_resolution) if lat is not None and lon is not None \
+        else None
     return {
         "latitude": lat,
         "longitude": lon,
-        "cell": cell_of(lat, lon, policy.cell_resolution) if has_point else None,
-        "area_key": area_key(lat, lon, msg["agency_id"], msg.get("district"),
+        "cell": cell,
+        "area_key": area_key(cell, msg["agency_id"], msg.get("district"),
                              policy.partition_resolution),
         "address_text": msg.get("address_text"),
         "district": msg.get("district"),
@@ -190,6 +192,15 @@ NORMALISERS: dict[str, Callable[[dict[str, Any], IngestPolicy, Origin], Normalis
     "crisis": normalise_crisis,
     "community": normalise_community,
 }
+
+
+def ghosts(event: NormalisedEvent, policy: IngestPolicy) -> list[NormalisedEvent]:
+    """Copies of an event for each neighbouring area it lies close to (see geo.neighbour_areas)."""
+    if event.cell is None:
+        return []
+    return [event.derive(area_key=area, ghost=True)
+            for area in neighbour_areas(event.cell, policy.border_rings,
+                                        policy.partition_resolution)]
 
 
 def ingest(source: str, raw: bytes | None, policy: IngestPolicy, origin: Origin) -> NormalisedEvent:

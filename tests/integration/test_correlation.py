@@ -8,7 +8,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import h3
+import orjson
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 
 from streams import admin
 from streams.replay import player
@@ -155,3 +158,50 @@ def test_disordered_lifecycles_give_the_same_updates_as_ordered_ones(settings, t
                                       name="sf_fire_cfs", jitter_s=45.0)
     assert len(ordered) > 100
     _assert_same(ordered, disordered)
+
+
+def _area_partition(point: tuple[float, float], partitions: int) -> tuple[str, int]:
+    area = h3.cell_to_parent(h3.latlng_to_cell(*point, 9), 6)
+    return area, (murmur2(area.encode()) & 0x7FFFFFFF) % partitions  # Kafka's default
+
+
+def _across_a_partition_border(partitions: int):
+    """Two Milwaukee points 40 m apart whose areas land in different partitions."""
+    lat, lon = 43.0872416, -87.9146614  # 3860 N 4th St
+    for step in range(20000):
+        a = (lat + (step // 200) * 0.003, lon + (step % 200) * 0.00025)
+        b = (a[0], a[1] + 0.0005)  # ~40 m east
+        (area_a, part_a), (area_b, part_b) = (_area_partition(p, partitions) for p in (a, b))
+        if area_a != area_b and part_a != part_b:
+            return a, b
+    raise AssertionError("no border between partitions found")
+
+
+def test_a_duplicate_call_across_an_area_border_is_merged(worker, topics):
+    settings = topics
+    a, b = _across_a_partition_border(settings.topic_partitions)
+    calls = [
+        {"event_id": "b1", "incident_number": "B1", "agency_id": "MPD", "event_type": "created",
+         "event_time": "2018-05-02T01:56:25-05:00", "incident_type_text": "SHOTS FIRED",
+         "latitude": a[0], "longitude": a[1]},
+        {"event_id": "b2", "incident_number": "B2", "agency_id": "MPD", "event_type": "created",
+         "event_time": "2018-05-02T02:00:28-05:00", "incident_type_text": "SHOTS FIRED",
+         "latitude": b[0], "longitude": b[1]},
+    ]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for call in calls:
+        producer.send(settings.topic("cad.events"), orjson.dumps(call), key=call["event_id"].encode())
+    producer.flush()
+    producer.close()
+
+    assert wait_for(lambda: worker.metric("rtcc_correlation_events_total") >= 2, timeout_s=60)
+    assert wait_for(lambda: worker.metric("rtcc_merges_total") >= 1, timeout_s=30)
+    updates = drain(settings, settings.topic("rtcc.sa.updates"),
+                    until=int(worker.metric("rtcc_sa_updates_total")), timeout_s=10)
+    assert [(u["subject_id"], u["kind"]) for u in updates] == [
+        ("cad:MPD:B1", "opened"), ("cad:MPD:B1", "merged")]
+    assert updates[-1]["state"]["calls_merged"] == ["cad:MPD:B2"]
+    assert wait_for(lambda: worker.metric("rtcc_correlation_events_total") >= 2, timeout_s=30)
+    assert worker.metric("rtcc_correlation_events_total", disposition="merged_duplicate") == 1, \
+        [line for line in worker.metrics().splitlines() if "rtcc_correlation" in line or "rtcc_sa" in line]
+    assert worker.metric("rtcc_events_ghosted_total") >= 2

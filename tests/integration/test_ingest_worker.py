@@ -7,7 +7,7 @@ import base64
 import orjson
 from kafka import KafkaProducer
 
-from tests.integration.conftest import drain
+from tests.integration.conftest import drain, wait_for
 from tests.samples import MKE_CALL, NYC_NOISE, TORONTO
 
 HOSTILE = [
@@ -33,7 +33,12 @@ def test_every_message_is_accounted_for(worker, topics):
     producer.flush()
     producer.close()
 
-    normalised = drain(settings, settings.topic("rtcc.events.normalised"), until=len(good))
+    sent = len(good) + len(HOSTILE)
+    assert wait_for(lambda: worker.metric("rtcc_events_normalised_total")
+                    + worker.metric("rtcc_events_dead_lettered_total") >= sent, timeout_s=60)
+    normalised = [e for e in drain(settings, settings.topic("rtcc.events.normalised"),
+                                   until=len(good) + int(worker.metric("rtcc_events_ghosted_total")))
+                  if not e.get("ghost")]
     dead = drain(settings, settings.topic("rtcc.deadletter"), until=len(HOSTILE))
 
     assert len(normalised) == len(good)

@@ -37,8 +37,11 @@ def _accounted(settings, worker, sent: int) -> tuple[list[dict], list[dict]]:
         if done >= sent:
             break
         time.sleep(0.5)
-    normalised = drain(settings, settings.topic("rtcc.events.normalised"),
-                       until=int(worker.metric("rtcc_events_normalised_total")))
+    # The topic also carries ghost copies of events near area borders (for correlation).
+    written = worker.metric("rtcc_events_normalised_total") + worker.metric(
+        "rtcc_events_ghosted_total")
+    normalised = [e for e in drain(settings, settings.topic("rtcc.events.normalised"),
+                                   until=int(written)) if not e.get("ghost")]
     dead = drain(settings, settings.topic("rtcc.deadletter"),
                  until=int(worker.metric("rtcc_events_dead_lettered_total")))
     return normalised, dead

@@ -48,11 +48,30 @@ def test_unknown_agency_must_lie_in_some_area(areas):
 def test_cells_and_area_keys():
     cell = cell_of(43.1127987, -87.9567415, 9)
     assert h3.get_resolution(cell) == 9
-    key = area_key(43.1127987, -87.9567415, "MPD", "4", 6)
-    assert h3.cell_to_parent(cell, 6) == key  # the area contains the event's cell
-    assert area_key(None, None, "TPS", "D51", 6) == "district:TPS:D51"
+    key = area_key(cell, "MPD", "4", 6)
+    assert h3.cell_to_parent(cell, 6) == key  # the area is the ancestor of the event's cell
+    assert area_key(None, "TPS", "D51", 6) == "district:TPS:D51"
 
 
 def test_timezones(areas):
     assert str(areas.zone_of("MPD")) == "America/Chicago"
     assert str(areas.zone_of("nobody")) == "UTC"
+
+
+def test_events_near_an_area_border_reach_the_neighbouring_area():
+    from agents.ingest.geo import neighbour_areas
+
+    lat, lon = 43.1127987, -87.9567415
+    own = h3.cell_to_parent(h3.latlng_to_cell(lat, lon, 9), 6)
+    near_border = None
+    for step in range(3000):  # walk east until the area changes
+        point = (lat, lon + step * 0.0002)
+        if h3.cell_to_parent(h3.latlng_to_cell(*point, 9), 6) != own:
+            near_border = (lat, lon + (step - 1) * 0.0002)
+            other = h3.cell_to_parent(h3.latlng_to_cell(*point, 9), 6)
+            break
+    assert near_border is not None
+    assert other in neighbour_areas(h3.latlng_to_cell(*near_border, 9), 2, 6)
+    # the centre of an area is far from every border: no ghosts
+    centre = h3.cell_to_latlng(own)
+    assert neighbour_areas(h3.latlng_to_cell(*centre, 9), 2, 6) == []
