@@ -37,3 +37,4 @@ KPI_RECORDS = Counter("rtcc_kpi_records_total", "Windowed response-time records 
 GHOSTS = Counter(
     "rtcc_events_ghosted_total", "Ghost copies of events near an area border sent to the "
     "neighbouring area.", ["source"])
+TABLE_KEYS = Gauge("rtcc_table_keys", "Keys held in a state table by this worker.", ["table"])

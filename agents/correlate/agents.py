@@ -139,6 +139,13 @@ async def handle(partition: int, doc: dict[str, Any]) -> None:
     metrics.STAGE_SECONDS.labels("correlate").observe(time.perf_counter() - started)
 
 
+@app.timer(interval=5.0)
+async def measure_tables() -> None:
+    """State size per table: it must stay bounded as event time passes."""
+    for table in (incidents_table, groups_table, pending_table, hotspots_table):
+        metrics.TABLE_KEYS.labels(table.name).set(len(table))
+
+
 @app.agent(channels.normalised, name="correlate")
 async def correlate(stream: faust.StreamT) -> None:
     async for event in stream.events():

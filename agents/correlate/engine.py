@@ -57,6 +57,11 @@ class CorrelationConfig:
     cluster_resolution: int = 8  # community clusters: ~0.7 km2 cells
     cluster_min_reports: int = 3
     cluster_window_s: float = 3600.0
+    # Reports that cluster: public-safety categories. Heat, noise-free housing and bulk
+    # pick-up complaints ("other") are on the 311 feed but no concern of an RTCC.
+    cluster_categories: frozenset[str] = frozenset(
+        {"violent", "property", "traffic", "disorder", "medical", "fire", "mental_health",
+         "welfare"})
 
 
 @dataclass
@@ -401,6 +406,8 @@ class Correlator:
         return f"g:{area}:{event['category']}"
 
     def _cluster(self, event: dict[str, Any], ts: float) -> Result:
+        if event["category"] not in self.config.cluster_categories:
+            return Result(dispositions=["unclustered_report"])
         key = self._cluster_key(event)
         group = self.groups.get(key) or {"reports": [], "cluster": None, "version": 0,
                                          "view": None, "area": key.split(":")[1],
@@ -440,8 +447,10 @@ class Correlator:
         if not group["area"].count("/") and h3.is_valid_cell(group["area"]):
             state["latitude"], state["longitude"] = h3.cell_to_latlng(group["area"])
         event_time = event["event_time"] if event else iso(now or max(times))
-        reason = (f"{view['reports']} {group['category']} reports within "
-                  f"{self.config.cluster_window_s / 60:.0f} min nearby")
+        window_min = f"{self.config.cluster_window_s / 60:.0f} min"
+        reason = (f"no new {group['category']} reports nearby for {window_min}"
+                  if kind == "cluster_closed" else
+                  f"{view['reports']} {group['category']} reports within {window_min} nearby")
         return Result(updates=[sa_update(
             subject_kind="cluster", subject_id=group["cluster"], version=group["version"],
             kind=kind, view=view, state=state, changed=changed, reason=reason,

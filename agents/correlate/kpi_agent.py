@@ -40,6 +40,11 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None
             watermarks.pop(tp.partition, None)
 
 
+@app.timer(interval=5.0)
+async def measure_table() -> None:
+    metrics.TABLE_KEYS.labels(kpi_table.name).set(len(kpi_table))
+
+
 @app.agent(channels.finished_incidents, name="kpi")
 async def measure_response_times(stream: faust.StreamT) -> None:
     async for event in stream.events():
@@ -47,10 +52,13 @@ async def measure_response_times(stream: faust.StreamT) -> None:
         aggregator = aggregator_of(partition)
         outcome = aggregator.add(incident)
         metrics.KPI_INCIDENTS.labels(outcome).inc()
-        # Event time of this stage: the latest close seen in the partition.
-        closed = datetime.fromisoformat(incident["closed_time"])
-        if partition not in watermarks or closed > watermarks[partition]:
-            watermarks[partition] = closed
-        for record in aggregator.advance(watermarks[partition]):
+        # Event time of this stage: the latest close seen in the partition. Windows are an
+        # hour long, so looking for complete ones once per minute of it is enough (advance
+        # reads every open window).
+        closed = datetime.fromisoformat(incident["closed_time"]).replace(second=0)
+        if partition in watermarks and closed <= watermarks[partition]:
+            continue
+        watermarks[partition] = closed
+        for record in aggregator.advance(closed):
             await channels.kpi.send(key=record.kpi_id, value=record.as_dict())
             metrics.KPI_RECORDS.inc()

@@ -148,3 +148,12 @@ def test_restore_rebuilds_the_indexes_from_the_store():
     second.restore()
     result = second.apply(event(subject="2", minutes=2, point=moved(HERE, north_m=30)))
     assert result.merges == 1
+
+
+def test_reports_outside_public_safety_never_cluster():
+    corr = engine(cluster_min_reports=2)
+    far = moved(HERE, north_m=5000)
+    results = [corr.apply(event("community", subject=f"h{i}", minutes=i, point=far,
+                                category="other")) for i in range(5)]
+    assert all(r.dispositions == ["unclustered_report"] and not r.updates for r in results)
+    assert corr.groups == {}
