@@ -23,7 +23,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.ingest import cleanup, free_port, machine_info, proc_usage, settings_env
+from bench.ingest import cleanup, free_port, machine_info, proc_usage
 from streams import admin
 from streams.config import REPO_ROOT, load
 from streams.replay import player
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         with log.open("wb") as out:
             worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                      env=settings_env(settings), stdout=out,
+                                      env=settings.as_env(), stdout=out,
                                       stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         metrics: dict[str, dict[str, float]] = {}
         while time.monotonic() - started < args.timeout:

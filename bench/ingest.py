@@ -150,15 +150,6 @@ def code_state() -> dict[str, Any]:
                                "schemas").splitlines()}
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a process load exactly these settings (as in
-    tests/integration/conftest.py)."""
-    env = dict(os.environ)
-    for f in dataclasses.fields(Settings):
-        env[f.metadata["setting"].env] = str(getattr(settings, f.name))
-    return env
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -401,7 +392,7 @@ def run_worker(settings: Settings, expected: int, log: Path, timeout_s: float) -
     spawned_at = time.time()
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                env=settings_env(settings), cwd=REPO_ROOT,
+                                env=settings.as_env(), cwd=REPO_ROOT,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         return watch_worker(proc, settings.web_port, spawned_at, expected, timeout_s)

@@ -151,6 +151,14 @@ class Settings:
         """The full name of a topic, with the deployment's prefix."""
         return f"{self.topic_prefix}{name}"
 
+    def as_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """An environment (default: this process's) that makes a child process load exactly
+        these settings: how tests and benchmarks start workers on their own deployment."""
+        env = dict(os.environ if base is None else base)
+        for f in fields(self):
+            env[f.metadata["setting"].env] = str(getattr(self, f.name))
+        return env
+
     @classmethod
     def documented(cls) -> list[tuple[str, str, object]]:
         """(env var, doc, effective value) for every setting."""

@@ -17,10 +17,8 @@ import orjson
 from agents.correlate.engine import CorrelationConfig, Correlator
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.ordering import event_ts
-from agents.ingest.geo import ServiceAreas
 from agents.ingest.normalise import IngestPolicy, Origin, ingest
 from agents.ingest.rejection import Rejected
-from agents.ingest.taxonomy import Taxonomy
 from streams.config import Settings, load
 from streams.replay import player
 from streams.replay import profile as profiles
@@ -42,18 +40,6 @@ class OfflineRun:
         return [u for u in self.updates if u["subject_id"] == subject_id]
 
 
-def policy_of(settings: Settings) -> IngestPolicy:
-    return IngestPolicy(
-        areas=ServiceAreas.load(settings.service_areas_file),
-        taxonomy=Taxonomy.load(settings.taxonomy_file),
-        min_event_year=settings.min_event_year,
-        max_clock_skew_s=settings.max_clock_skew_s,
-        max_message_bytes=settings.max_message_bytes,
-        cell_resolution=settings.hotspot_cell_resolution,
-        partition_resolution=settings.partition_cell_resolution,
-    )
-
-
 def normalise_profile(name: str, limit: int | None = None,
                       keep: Callable[[dict[str, Any]], bool] | None = None,
                       settings: Settings | None = None) -> tuple[list[dict[str, Any]], Counter]:
@@ -63,7 +49,7 @@ def normalise_profile(name: str, limit: int | None = None,
     plan = player.prepare(prof, prof.data_path(settings.shared_data_dir),
                           player.ReplayOptions(pacing=Pacing("max", 0.0), limit=limit,
                                                progress=False))
-    policy = policy_of(settings)
+    policy = IngestPolicy.from_settings(settings)
     topic = prof.source.topic.name
     out, dead = [], Counter()
     for offset, planned in enumerate(plan):

@@ -14,26 +14,16 @@ from datetime import datetime
 import faust
 
 from agents.ingest.dead_letters import dead_letter, unexpected
-from agents.ingest.geo import ServiceAreas
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
-from agents.ingest.taxonomy import Taxonomy
 from streams import channels, metrics
 from streams.app import app, settings, topic
 from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
 
 log = logging.getLogger(__name__)
 
-policy = IngestPolicy(
-    areas=ServiceAreas.load(settings.service_areas_file),
-    taxonomy=Taxonomy.load(settings.taxonomy_file),
-    min_event_year=settings.min_event_year,
-    max_clock_skew_s=settings.max_clock_skew_s,
-    max_message_bytes=settings.max_message_bytes,
-    cell_resolution=settings.hotspot_cell_resolution,
-    partition_resolution=settings.partition_cell_resolution,
-)
+policy = IngestPolicy.from_settings(settings)
 
 progress = SourceProgress(started_wall=time.time())
 SOURCE_TOPIC_NAMES = {settings.topic(spec.name) for spec in SOURCE_TOPICS.values()}

@@ -17,6 +17,7 @@ from agents.ingest.taxonomy import Taxonomy
 from agents.ingest.times import check_range, iso_utc, parse_time
 from schemas import CONTRACTS
 from schemas.envelope import NormalisedEvent, Pii
+from streams.config import Settings
 
 SOURCE_CONTRACTS = {"cad": "cad-event", "crisis": "crisis-event", "community": "community-report"}
 
@@ -50,6 +51,18 @@ class IngestPolicy:
     partition_resolution: int = 6
     border_rings: int = 2  # fine cells around an event that reach into neighbouring areas
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "IngestPolicy":
+        return cls(
+            areas=ServiceAreas.load(settings.service_areas_file),
+            taxonomy=Taxonomy.load(settings.taxonomy_file),
+            min_event_year=settings.min_event_year,
+            max_clock_skew_s=settings.max_clock_skew_s,
+            max_message_bytes=settings.max_message_bytes,
+            cell_resolution=settings.hotspot_cell_resolution,
+            partition_resolution=settings.partition_cell_resolution,
+        )
 
 
 _RULES = {

@@ -107,14 +107,6 @@ def topics(settings: Settings) -> Iterator[Settings]:
     admin.delete_topics(settings, [o.name for o in outcomes])
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a process load exactly these settings."""
-    env = dict(os.environ)
-    for f in dataclasses.fields(Settings):
-        env[f.metadata["setting"].env] = str(getattr(settings, f.name))
-    return env
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -149,7 +141,7 @@ def running_worker(settings: Settings, log: Path) -> Iterator[WorkerProcess]:
     settings = dataclasses.replace(settings, web_port=_free_port())
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT,
+                                env=settings.as_env(), stdout=out, stderr=subprocess.STDOUT,
                                 cwd=REPO_ROOT)
     handle = WorkerProcess(proc, settings.web_port, log)
     try:
