@@ -79,6 +79,11 @@ class Settings:
         "RTCC_TABLE_STORE", "rocksdb://", str,
         "Faust table store: rocksdb:// in production, memory:// for throwaway runs.")
     log_level: str = _setting("RTCC_LOG_LEVEL", "info", str, "Worker log level.")
+    stages: str = _setting(
+        "RTCC_STAGES", "ingest,correlate,kpi", str,
+        "Stages this worker runs (comma-separated): ingest, correlate, kpi. Workers with "
+        "different stages scale each stage on its own; each stage is its own consumer group "
+        "member set only through its topics, so any mix is correct.")
 
     # --- topics --------------------------------------------------------------------------
     topic_prefix: str = _setting(

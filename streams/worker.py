@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
+
 import faust
 
 from streams.app import app, settings
 
 
+STAGE_MODULES = {
+    "ingest": "agents.ingest.agents",
+    "correlate": "agents.correlate.agents",
+    "kpi": "agents.correlate.kpi_agent",
+}
+
+
 def load_stages() -> faust.App:
-    """Import the modules that register agents and pages on the app."""
-    import agents.correlate.agents  # noqa: F401
-    import agents.correlate.kpi_agent  # noqa: F401
-    import agents.ingest.agents  # noqa: F401
+    """Import the modules that register this worker's agents and pages on the app."""
     import streams.web  # noqa: F401
 
+    wanted = [s.strip() for s in settings.stages.split(",") if s.strip()]
+    unknown = set(wanted) - set(STAGE_MODULES)
+    if unknown or not wanted:
+        raise SystemExit(f"RTCC_STAGES={settings.stages!r}: choose from {', '.join(STAGE_MODULES)}")
+    for stage in wanted:
+        importlib.import_module(STAGE_MODULES[stage])
     return app
 
 

@@ -46,3 +46,22 @@ def test_cli_parses_every_command():
                  ["replay", "milwaukee_pd_cfs", "--max", "--limit", "10"], ["config"],
                  ["demo", "--speed", "5"]):
         assert parser.parse_args(argv).func
+
+
+def test_a_worker_refuses_unknown_stages(monkeypatch):
+    import dataclasses
+
+    import streams.worker as worker
+
+    monkeypatch.setattr(worker, "settings", dataclasses.replace(load(), stages="ingest,teleport"))
+    with pytest.raises(SystemExit, match="teleport"):
+        worker.load_stages()
+
+
+def test_settings_round_trip_through_the_environment(monkeypatch):
+    import dataclasses
+
+    custom = dataclasses.replace(load(), topic_prefix="x.", lateness_s=12.5, stages="kpi")
+    for name, value in custom.as_env({}).items():
+        monkeypatch.setenv(name, value)
+    assert load() == custom
