@@ -123,7 +123,8 @@ async def handle(partition: int, doc: dict[str, Any]) -> None:
     started = time.perf_counter()
     if is_mark(doc):
         state.watermarks.observe_mark(doc["origin"], doc.get("max_ts"),
-                                      doc.get("last_event_wall"), doc["wall"])
+                                      doc.get("last_event_wall"), doc["wall"],
+                                      doc.get("caught_up", True))
     else:
         ts = event_ts(doc)
         state.watermarks.observe_event(origin_of(doc), ts)

@@ -9,10 +9,11 @@ depends on how fast each source partition was ingested, so it differs between a 
 How far each origin has got is known from the events themselves and from *progress marks*
 that the ingest stage writes into every partition of the normalised topic, in line with the
 events (so a mark is always read after the events it covers). A mark carries the origin's
-highest event time and the ingest's wall clock. An origin that has produced nothing for
-`idle_s` (measured on that wall clock as carried in the stream, not on this process's clock,
-so a lagging consumer does not mistake a busy origin for an idle one) no longer holds the
-watermark back; that is what lets the last events of a replay through.
+highest event time, the ingest's wall clock, and whether ingest has read all there is in
+it. An origin that is caught up and has produced nothing for `idle_s` (measured on that
+wall clock as carried in the stream, not on this process's clock, so a lagging consumer
+does not mistake a busy origin for an idle one) no longer holds the watermark back; that is
+what lets the last events of a replay through. A backlog is never idle.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class _Origin:
     max_ts: float = NEG_INF  # highest event time seen from this origin
     last_event_wall: float | None = None  # ingest wall clock of its latest event
     first_known_wall: float | None = None  # stream wall clock when it was first heard of
+    caught_up: bool = False  # ingest has read all there is in it: its silence may be idleness
 
 
 @dataclass
@@ -62,9 +64,15 @@ class Watermarks:
         entry = self.origins.setdefault(origin, _Origin(first_known_wall=self.stream_wall))
         if ts > entry.max_ts:
             entry.max_ts = ts
+        # An event is proof of life: the origin holds again until a mark written after it
+        # (so knowing of this event) says otherwise. Without this, the first events after a
+        # quiet spell would be applied in arrival order until the next mark.
+        entry.caught_up = False
+        if entry.first_known_wall is None:
+            entry.first_known_wall = self.stream_wall
 
     def observe_mark(self, origin: str, max_ts: float | None, last_event_wall: float | None,
-                     wall: float) -> None:
+                     wall: float, caught_up: bool = True) -> None:
         """A progress mark of `origin`, written by ingest at `wall`."""
         if self.started_wall is None:
             self.started_wall = wall
@@ -78,10 +86,13 @@ class Watermarks:
             entry.last_event_wall = last_event_wall
         if entry.first_known_wall is None:
             entry.first_known_wall = wall
+        entry.caught_up = caught_up
 
     def _holds(self, entry: _Origin) -> bool:
         if self.stream_wall is None:
             return True  # no mark yet: nothing is known to be idle
+        if entry.first_known_wall is not None and not entry.caught_up:
+            return True  # a backlog waiting to be read is not a quiet feed
         reference = entry.last_event_wall or entry.first_known_wall or self.started_wall
         return reference is None or self.stream_wall - reference < self.idle_s
 

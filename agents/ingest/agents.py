@@ -47,13 +47,13 @@ async def process(source: str, message: faust.types.Message) -> None:
             await channels.normalised.send(key=ghost.area_key, value=ghost)
             metrics.GHOSTS.labels(source).inc()
         progress.observe(origin_name, datetime.fromisoformat(event.event_time).timestamp(),
-                         time.time())
+                         time.time(), origin.offset)
     except Rejected as rejected:
-        progress.observe(origin_name, None, time.time())
+        progress.observe(origin_name, None, time.time(), origin.offset)
         await _dead_letter(source, rejected, origin, message)
         return
     except Exception as exc:  # a bug must not stop the feed: dead-letter and tell
-        progress.observe(origin_name, None, time.time())
+        progress.observe(origin_name, None, time.time(), origin.offset)
         log.exception("ingest.%s: unexpected error at %s[%d]@%d", source, origin.topic,
                       origin.partition, origin.offset)
         await _dead_letter(source, unexpected(exc), origin, message)
@@ -89,11 +89,11 @@ for _source in SOURCE_TOPICS:
 @app.timer(interval=settings.mark_interval_s)
 async def send_progress_marks() -> None:
     """Tell every correlation partition how far each source partition read here has got."""
-    assigned = [f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()
-                if tp.topic in SOURCE_TOPIC_NAMES]
-    if not assigned:
+    highwaters = {f"{tp.topic}:{tp.partition}": app.consumer.highwater(tp)
+                  for tp in app.consumer.assignment() if tp.topic in SOURCE_TOPIC_NAMES}
+    if not highwaters:
         return
-    marks = progress.marks(assigned, time.time())
+    marks = progress.marks(highwaters, time.time())
     for partition in range(partitions_of(NORMALISED, settings)):
         for mark in marks:
             await channels.normalised.send(key=MARK_KEY, value=mark, partition=partition)

@@ -9,7 +9,7 @@ per second; the normalised topic's consumers skip them (`is_mark`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 MARK_KEY = "~progress"
 
@@ -23,18 +23,28 @@ class SourceProgress:
     started_wall: float
     max_ts: dict[str, float] = field(default_factory=dict)
     last_event_wall: dict[str, float] = field(default_factory=dict)
+    last_offset: dict[str, int] = field(default_factory=dict)
 
-    def observe(self, origin: str, ts: float | None, wall: float) -> None:
+    def observe(self, origin: str, ts: float | None, wall: float, offset: int) -> None:
         """A message of `origin` was handled; `ts` is its event time when it was valid."""
         self.last_event_wall[origin] = wall
+        self.last_offset[origin] = offset
         if ts is not None and ts > self.max_ts.get(origin, float("-inf")):
             self.max_ts[origin] = ts
 
-    def marks(self, origins: Iterable[str], wall: float) -> list[dict[str, Any]]:
+    def caught_up(self, origin: str, highwater: int | None) -> bool:
+        """Nothing left to read in the partition: only then may its silence mean idle (a
+        backlog that ingest has not reached yet is not a quiet feed)."""
+        last = self.last_offset.get(origin)
+        if highwater is None:
+            return last is None
+        return (last if last is not None else -1) + 1 >= highwater
+
+    def marks(self, highwaters: Mapping[str, int | None], wall: float) -> list[dict[str, Any]]:
         """One mark per origin this worker reads; one with no events yet says so."""
         return [
             {"mark": "progress", "origin": origin, "max_ts": self.max_ts.get(origin),
              "last_event_wall": self.last_event_wall.get(origin, self.started_wall),
-             "wall": wall}
-            for origin in sorted(origins)
+             "caught_up": self.caught_up(origin, highwaters[origin]), "wall": wall}
+            for origin in sorted(highwaters)
         ]

@@ -67,13 +67,10 @@ def services() -> Iterator[Services]:
         yield Services(env_kafka, env_redis)
         return
     if _docker_engine():
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.redis import RedisContainer
+        from tests.integration.containers import kafka_and_redis
 
-        with KafkaContainer("apache/kafka:4.4.0").with_kraft() as kafka, \
-                RedisContainer("redis:7") as redis:
-            url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-            yield Services(kafka.get_bootstrap_server(), url)
+        with kafka_and_redis() as (bootstrap, redis_url):
+            yield Services(bootstrap, redis_url)
         return
     up = subprocess.run(["bash", str(REPO_ROOT / "deploy/local/infra.sh"), "up"],
                         capture_output=True, text=True, timeout=600)

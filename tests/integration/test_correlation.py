@@ -126,6 +126,8 @@ def _updates_of_a_replay(settings, tmp_path, pacing: Pacing | None, name: str = 
                     _correlated(worker) >= normalised
 
             assert wait_for(settled, timeout_s=180), worker.metrics()
+            # every event waited for its turn: none was applied out of event-time order
+            assert worker.metric("rtcc_events_late_total") == 0
             return drain(settings, settings.topic("rtcc.sa.updates"),
                          until=int(worker.metric("rtcc_sa_updates_total")))
     finally:

@@ -137,3 +137,37 @@ def test_duplicates_and_reordering_within_lateness_change_nothing(data):
     messy_ids, messy_states = _run(messy)
     assert messy_ids == clean_ids
     assert messy_states == clean_states
+
+
+def test_an_origin_with_a_backlog_is_never_idle():
+    wm = Watermarks(lateness_s=0, idle_s=5)
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0, caught_up=True)
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=100.0, caught_up=False)
+    # cad:1 has been silent for 20 s, but only because ingest has not got to its backlog
+    wm.observe_mark("cad:0", 1200, last_event_wall=120.0, wall=120.0, caught_up=True)
+    assert wm.current() == 500
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=121.0, caught_up=True)
+    assert wm.current() == 1200
+
+
+def test_progress_marks_say_whether_ingest_caught_up():
+    from agents.ingest.progress import SourceProgress
+
+    progress = SourceProgress(started_wall=0.0)
+    progress.observe("cad:0", 1000.0, 1.0, offset=41)
+    marks = {m["origin"]: m for m in progress.marks({"cad:0": 50, "cad:1": 0, "cad:2": None}, 2.0)}
+    assert marks["cad:0"]["caught_up"] is False  # offsets 42..49 still to read
+    assert marks["cad:1"]["caught_up"] is True  # an empty partition
+    assert marks["cad:2"]["caught_up"] is True and marks["cad:2"]["max_ts"] is None
+    assert progress.marks({"cad:0": 42}, 3.0)[0]["caught_up"] is True
+
+
+def test_an_event_after_a_quiet_spell_waits_for_its_origins_next_mark():
+    wm = Watermarks(lateness_s=10, idle_s=5)
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0, caught_up=True)
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=110.0, caught_up=True)
+    assert wm.current() == math.inf  # quiet: nothing held
+    wm.observe_event("cad:0", 2000)
+    assert wm.current() == 1990  # the new event holds time until the origin reports again
+    wm.observe_mark("cad:0", 2000, last_event_wall=111.0, wall=111.0, caught_up=True)
+    assert wm.current() == 1990
