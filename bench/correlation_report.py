@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="milwaukee_pd_cfs")
     parser.add_argument("--store", default="rocksdb://", help="Faust table store")
-    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="replay the data K times (new ids, later times): K x its span of "
+                        "event time, to show the state stays bounded")
+    parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args(argv)
 
     run = uuid.uuid4().hex[:8]
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         prof = profiles.load(args.profile)
         summary = player.replay(prof, prof.data_path(settings.shared_data_dir),
                                 settings.topic(prof.source.topic.name), settings.kafka_bootstrap,
-                                player.ReplayOptions(pacing=Pacing("max", 0.0), progress=False))
+                                player.ReplayOptions(pacing=Pacing("max", 0.0), repeat=args.repeat,
+                                                     progress=False))
         sent = summary.events_sent
         log = workdir / "worker.log"
         started = time.monotonic()
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_info(settings),
-        "profile": args.profile, "store": args.store,
+        "profile": args.profile, "store": args.store, "repeat": args.repeat,
         "events_sent": sent,
         "events_normalised": total(metrics, "rtcc_events_normalised_total"),
         "events_dead_lettered": metrics.get("rtcc_events_dead_lettered_total", {}),
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker_peak_rss_mib": round(rss_mib, 1),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"correlation-{args.profile}-{report['date'].replace(':', '')}.json"
+    path = RESULTS / f"correlation-{args.profile}-x{args.repeat}-{report['date'].replace(':', '')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(f"\nwritten to {path}")

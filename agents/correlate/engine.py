@@ -39,6 +39,9 @@ from agents.correlate.updates import sa_update
 CRISIS_STEPS = {"requested": "created", "dispatched": "dispatched", "on_scene": "on_scene",
                 "resolved": "closed", "transferred": "closed"}
 
+# A report or crisis request may come in a little before the CAD call it belongs to.
+REPORT_LEAD_S = 60.0
+
 # Dispositions of an applied event (label values of rtcc_correlation_events_total).
 PUBLISHED = "published"
 SUPPRESSIONS = ("duplicate_event", "unchanged", "merged_duplicate", "unclustered_report",
@@ -150,7 +153,7 @@ class Correlator:
             return self._apply_ghost(event)
         source = event["source"]
         if source == "cad":
-            result = self._apply_incident_event(event, event)
+            result = self._apply_incident_event(event)
         elif source == "crisis":
             result = self._apply_crisis(event)
         else:
@@ -168,7 +171,7 @@ class Correlator:
             "closed_ts": None, "remote": bool(event.get("ghost")),
         }
 
-    def _apply_incident_event(self, event: dict[str, Any], summary_of: dict[str, Any]) -> Result:
+    def _apply_incident_event(self, event: dict[str, Any]) -> Result:
         rec = self.incidents.get(event["subject_id"])
         promoted = rec is not None and rec.get("remote")
         if promoted:
@@ -181,7 +184,7 @@ class Correlator:
         if rec is None:
             rec = self._new_record(event)
         if not seen:
-            rec["events"].append(lifecycle.summarise(summary_of))
+            rec["events"].append(lifecycle.summarise(event))
         # Never published here and not merged: it is new to this area's picture.
         is_new = rec["version"] == 0 and rec["merged_into"] is None
         rec["last_ts"] = max(rec["last_ts"], event_ts(event))
@@ -280,7 +283,12 @@ class Correlator:
             if other is None or other_id == rec["subject_id"] or other["source"] != "cad":
                 continue
             while other["merged_into"] is not None:  # merge into the group's primary
-                other = self.incidents[other["merged_into"]]
+                primary = self.incidents.get(other["merged_into"])
+                if primary is None:  # forgotten already: the group is over
+                    break
+                other = primary
+            if other["merged_into"] is not None or other["closed_ts"] is not None:
+                continue
             o = other["state"]
             if o.get("latitude") is None or not rules.categories_compatible(
                     o["category"], state["category"]):
@@ -306,7 +314,7 @@ class Correlator:
             if o.get("latitude") is None:
                 continue
             received = datetime.fromisoformat(o["times"]["received"]).timestamp()
-            if not received - 60 <= ts <= received + window_s:
+            if not received - REPORT_LEAD_S <= ts <= received + window_s:
                 continue
             d = distance_m(lat, lon, o["latitude"], o["longitude"])
             if d <= radius_m:
@@ -323,7 +331,7 @@ class Correlator:
             target_id = self._crisis_target(event)
         step = dict(event, kind=CRISIS_STEPS.get(event["kind"], "updated"))
         if target_id is None or target_id not in self.incidents:
-            return self._apply_incident_event(step, step)
+            return self._apply_incident_event(step)
         target = self.incidents[target_id]
         if rec is None:
             rec = self._new_record(event)
