@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from bench.ingest import cleanup, free_port, machine_info, proc_usage
 from streams import admin
 from streams.config import REPO_ROOT, load
+from streams.processes import start_worker, stop
 from streams.replay import player
 from streams.replay import profile as profiles
 from streams.replay.plan import Pacing
@@ -75,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         sent = summary.events_sent
         log = workdir / "worker.log"
         started = time.monotonic()
-        with log.open("wb") as out:
-            worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                      env=settings.as_env(), stdout=out,
-                                      stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        worker = start_worker(settings, log)
         metrics: dict[str, dict[str, float]] = {}
         while time.monotonic() - started < args.timeout:
             time.sleep(2.0)
@@ -100,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_s, rss_mib = proc_usage(worker.pid)
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=60)
+            stop(worker, timeout_s=60)
         cleanup(settings)
 
     updates = {labels: v for labels, v in metrics["rtcc_sa_updates_total"].items()}

@@ -43,6 +43,7 @@ import orjson
 
 from streams import admin, config
 from streams.config import REPO_ROOT, Settings
+from streams.processes import start_worker, stop
 from streams.topics import CAD_EVENTS, DEAD_LETTER, NORMALISED, TopicSpec
 
 PROFILE = "milwaukee_pd_cfs"
@@ -392,19 +393,11 @@ def header(report: dict[str, Any]) -> str:
 def run_worker(settings: Settings, expected: int, log: Path, timeout_s: float) -> WorkerRun:
     """A real `rtcc worker` process on these settings, watched until done, then stopped."""
     spawned_at = time.time()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                env=settings.as_env(), cwd=REPO_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+    proc = start_worker(settings, log)
     try:
         return watch_worker(proc, settings.web_port, spawned_at, expected, timeout_s)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def measure(settings: Settings, repeat: int, timeout_s: float,

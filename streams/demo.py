@@ -9,7 +9,6 @@ is what the worker measured, not what the demo assumes.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.config import Settings, load
+from streams.processes import start_worker, stop
 from agents.ingest.progress import is_mark
 from streams.tail import messages, render
 
@@ -122,18 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
     def stop_all() -> None:
         for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            stop(child)
 
     try:
-        with worker_log.open("ab") as out:
-            worker = subprocess.Popen(_rtcc("worker"), stdout=out, stderr=subprocess.STDOUT,
-                                      env=os.environ.copy())
+        worker = start_worker(settings, worker_log)
         children.append(worker)
         print(f"demo: worker starting (log: {worker_log}) ...", flush=True)
         if not _wait_for_worker(settings, worker, worker_log):

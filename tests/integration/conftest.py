@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -25,6 +24,7 @@ import pytest
 
 from agents.ingest.progress import is_mark
 from streams import admin
+from streams.processes import start_worker, stop
 from streams.config import REPO_ROOT, Settings, load
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -136,10 +136,7 @@ class WorkerProcess:
 def running_worker(settings: Settings, log: Path) -> Iterator[WorkerProcess]:
     """A real `rtcc worker` process with these settings, ready to consume."""
     settings = dataclasses.replace(settings, web_port=_free_port())
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                env=settings.as_env(), stdout=out, stderr=subprocess.STDOUT,
-                                cwd=REPO_ROOT)
+    proc = start_worker(settings, log)
     handle = WorkerProcess(proc, settings.web_port, log)
     try:
         deadline = time.monotonic() + 90
@@ -155,11 +152,7 @@ def running_worker(settings: Settings, log: Path) -> Iterator[WorkerProcess]:
             pytest.fail(f"worker did not start:\n{log.read_text()[-3000:]}")
         yield handle
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     text = log.read_text()
     assert "Crashed reason=" not in text, f"an agent crashed:\n{text[-3000:]}"
     assert "Traceback" not in text, f"the worker logged an error:\n{text[-3000:]}"
