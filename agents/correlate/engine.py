@@ -143,6 +143,14 @@ class Correlator:
             due = rec["closed_ts"] + self.config.closed_retention_s
         heapq.heappush(self.expiry, (due, subject))
 
+    def _unindex(self, rec: dict[str, Any]) -> None:
+        self.cells.remove(rec["subject_id"])
+        subjects = self.by_number.get(rec.get("incident_number") or "")
+        if subjects is not None:
+            subjects.discard(rec["subject_id"])
+            if not subjects:
+                del self.by_number[rec["incident_number"]]
+
     def _save(self, rec: dict[str, Any]) -> None:
         self.incidents[rec["subject_id"]] = rec
         self._index(rec)
@@ -536,6 +544,7 @@ class Correlator:
                 self._save(rec)
             elif rec["closed_ts"] + self.config.closed_retention_s <= watermark:
                 del self.incidents[subject]
+                self._unindex(rec)
                 if rec["version"] > 0:
                     result.tombstones.append(subject)
         result.extend(self._lapse_clusters(watermark))
@@ -563,4 +572,5 @@ class Correlator:
 
     def size(self) -> dict[str, int]:
         return {"incidents": len(self.incidents), "groups": len(self.groups),
-                "indexed_cells": len(self.cells)}
+                "indexed_cells": len(self.cells), "incident_numbers": len(self.by_number),
+                "expiry_entries": len(self.expiry)}

@@ -138,6 +138,8 @@ def test_silent_incidents_close_and_state_stays_bounded():
     closed = corr.advance(event_ts(event(minutes=20 * 30 + 200)))
     assert corr.incidents == {}
     assert closed.tombstones
+    # and nothing derived from them is left in memory either
+    assert corr.size()["indexed_cells"] == 0 and corr.size()["incident_numbers"] == 0
 
 
 def test_restore_rebuilds_the_indexes_from_the_store():
