@@ -55,6 +55,8 @@ class Pii(faust.Record, serializer="orjson", include_metadata=False):
         "event_time": "When the step happened, UTC ISO-8601.",
         "received_time": "When the call or report was received, UTC ISO-8601.",
         "ingest_time": "When the source message reached its Kafka topic, UTC ISO-8601.",
+        "source_timestamp_ms": "The same moment in epoch milliseconds (Kafka's timestamp), "
+        "from which end-to-end latency is measured.",
         "latitude": "WGS-84 latitude, when known and inside the service area.",
         "longitude": "WGS-84 longitude.",
         "cell": "H3 cell of the location at the configured resolution (default 9).",
@@ -95,6 +97,7 @@ class NormalisedEvent(faust.Record, serializer="orjson", include_metadata=False)
     type_text: Optional[str] = None
     received_time: Optional[str] = None
     ingest_time: Optional[str] = None
+    source_timestamp_ms: Optional[int] = None
     latitude: Optional[float] = None
     longitude: Optional[float] = None
     cell: Optional[str] = None

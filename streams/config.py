@@ -79,6 +79,9 @@ class Settings:
         "RTCC_TABLE_STORE", "rocksdb://", str,
         "Faust table store: rocksdb:// in production, memory:// for throwaway runs.")
     log_level: str = _setting("RTCC_LOG_LEVEL", "info", str, "Worker log level.")
+    log_format: str = _setting(
+        "RTCC_LOG_FORMAT", "json", str,
+        "json: one JSON object a line (for log shipping); text: Faust's coloured lines.")
     stages: str = _setting(
         "RTCC_STAGES", "ingest,correlate,kpi", str,
         "Stages this worker runs (comma-separated): ingest, correlate, kpi. Workers with "

@@ -7,6 +7,7 @@ import importlib
 import faust
 
 from streams.app import app, settings
+from streams.logs import logging_config
 
 
 STAGE_MODULES = {
@@ -18,6 +19,7 @@ STAGE_MODULES = {
 
 def load_stages() -> faust.App:
     """Import the modules that register this worker's agents and pages on the app."""
+    import streams.lag  # noqa: F401
     import streams.web  # noqa: F401
 
     wanted = [s.strip() for s in settings.stages.split(",") if s.strip()]
@@ -32,5 +34,6 @@ def load_stages() -> faust.App:
 def run() -> None:
     load_stages()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
+                          logging_config=logging_config(settings.log_level, settings.log_format))
     worker.execute_from_commandline()

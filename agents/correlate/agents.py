@@ -24,7 +24,7 @@ from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origi
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.normalise import Origin
 from agents.ingest.progress import is_mark
-from streams import channels, metrics
+from streams import channels, lag, metrics
 from streams.app import app, settings
 from streams.tables import PartitionView
 from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
@@ -118,6 +118,17 @@ async def publish(result: Result, finished: list[dict[str, Any]]) -> None:
     finished.clear()
 
 
+def _observe_latency(event: dict[str, Any], result: Result) -> Result:
+    """End-to-end latency of the updates an event caused: from its source message's arrival
+    in Kafka to now, their publication."""
+    arrived_ms = event.get("source_timestamp_ms")
+    if arrived_ms is not None and result.updates:
+        latency = time.time() - arrived_ms / 1000.0
+        for _ in result.updates:
+            metrics.END_TO_END_SECONDS.observe(latency)
+    return result
+
+
 async def handle(partition: int, doc: dict[str, Any]) -> None:
     state = state_of(partition)
     started = time.perf_counter()
@@ -130,10 +141,10 @@ async def handle(partition: int, doc: dict[str, Any]) -> None:
         state.watermarks.observe_event(origin_of(doc), ts)
         if not state.buffer.push(doc, ts):
             metrics.LATE_EVENTS.inc()
-            await publish(state.engine.apply(doc), state.finished)
+            await publish(_observe_latency(doc, state.engine.apply(doc)), state.finished)
     released = state.buffer.release(state.watermarks.current())
     for event in released:
-        await publish(state.engine.apply(event), state.finished)
+        await publish(_observe_latency(event, state.engine.apply(event)), state.finished)
     if released:
         await publish(state.engine.advance(state.buffer.released_ts), state.finished)
     metrics.BUFFERED.labels(str(partition)).set(len(state.buffer))
@@ -145,6 +156,8 @@ async def measure_tables() -> None:
     """State size per table: it must stay bounded as event time passes."""
     for table in (incidents_table, groups_table, pending_table, hotspots_table):
         metrics.TABLE_KEYS.labels(table.name).set(len(table))
+    metrics.HOTSPOTS_OPEN.set(sum(len(state.engine.hotspots.open_hotspots())
+                                  for state in partitions.values() if state.engine.hotspots))
 
 
 @app.agent(channels.normalised, name="correlate")
@@ -164,3 +177,4 @@ async def correlate(stream: faust.StreamT) -> None:
             record = dead_letter(unexpected(exc), "correlate", origin, message.key,
                                  orjson.dumps(event.value))
             await channels.dead_letters.send(key=message.key, value=record)
+        lag.processed(event.message)

@@ -13,7 +13,7 @@ from datetime import datetime
 import faust
 
 from agents.correlate.kpi import KpiAggregator
-from streams import channels, metrics
+from streams import channels, lag, metrics
 from streams.app import app, settings
 from streams.tables import PartitionView
 from streams.topics import FINISHED_INCIDENTS, partitions_of
@@ -52,6 +52,7 @@ async def measure_response_times(stream: faust.StreamT) -> None:
         aggregator = aggregator_of(partition)
         outcome = aggregator.add(incident)
         metrics.KPI_INCIDENTS.labels(outcome).inc()
+        lag.processed(event.message)
         # Event time of this stage: the latest close seen in the partition. Windows are an
         # hour long, so looking for complete ones once per minute of it is enough (advance
         # reads every open window).

@@ -17,7 +17,7 @@ from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
-from streams import channels, metrics
+from streams import channels, lag, metrics
 from streams.app import app, settings, topic
 from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
 
@@ -38,6 +38,7 @@ async def process(source: str, message: faust.types.Message) -> None:
         timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
     )
     metrics.EVENTS_IN.labels(source).inc()
+    metrics.SOURCE_LAST_EVENT.labels(source).set(time.time())
     started = time.perf_counter()
     origin_name = f"{origin.topic}:{origin.partition}"
     try:
@@ -78,6 +79,7 @@ def _ingest_agent(source: str) -> None:
     async def ingest_source(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await process(source, event.message)
+            lag.processed(event.message)
 
     app.agent(source_topic, name=f"ingest.{source}")(ingest_source)
 

@@ -67,6 +67,15 @@ def test_every_normalised_event_is_accounted_for(worker, topics):
         versions.setdefault(u["subject_id"], []).append(u["version"])
     broken = {s: v for s, v in versions.items() if v != list(range(1, len(v) + 1))}
     assert not broken, broken
+    # what on-call watches moved with it
+    assert worker.metric("rtcc_end_to_end_seconds_count") >= len(updates) - worker.metric(
+        "rtcc_sa_updates_total", kind="closed") - worker.metric(
+        "rtcc_sa_updates_total", kind="cluster_closed") - worker.metric(
+        "rtcc_sa_updates_total", kind="hotspot_closed")
+    assert worker.metric("rtcc_source_last_event_timestamp_seconds", source="cad") > 1.7e9
+    assert wait_for(lambda: worker.metric("rtcc_consumer_lag_messages") == 0 and
+                    "rtcc_consumer_lag_messages{" in worker.metrics(), timeout_s=30)
+    assert worker.metric("rtcc_table_keys", table="correlate-pending") == 0
 
 
 def _deployment(settings):
