@@ -122,9 +122,14 @@ class Settings:
 
     # --- correlation -------------------------------------------------------------------
     lateness_s: float = _setting(
-        "RTCC_LATENESS_S", 60.0, float,
+        "RTCC_LATENESS_S", 5.0, float,
         "Event-time disorder tolerated within one source partition; events are applied in "
-        "event-time order once every source has passed them by this much.")
+        "event-time order once every source has passed them by this much. It is also the "
+        "least delay of an SA update on live feeds: raise it for feeds that deliver late.")
+    live_window_s: float = _setting(
+        "RTCC_LIVE_WINDOW_S", 300.0, float,
+        "A source whose newest event time is within this of its ingest clock is live: when "
+        "caught up, it vouches for event time up to that clock.")
     idle_s: float = _setting(
         "RTCC_IDLE_S", 5.0, float,
         "A source partition silent this long (ingest wall clock) no longer holds event time back.")

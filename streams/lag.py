@@ -26,3 +26,14 @@ async def measure_lag() -> None:
             continue  # nothing processed yet here: the lag is not known
         lag = max(0, highwater - (last + 1 if last is not None else 0))
         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked(app: object, revoked: set, **kwargs: object) -> None:
+    """A partition now read elsewhere: its lag is that worker's to report."""
+    for tp in revoked:
+        _processed.pop((tp.topic, tp.partition), None)
+        try:
+            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        except KeyError:
+            pass

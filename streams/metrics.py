@@ -41,7 +41,7 @@ TABLE_KEYS = Gauge("rtcc_table_keys", "Keys held in a state table by this worker
 END_TO_END_SECONDS = Histogram(
     "rtcc_end_to_end_seconds",
     "From a source event's arrival in its Kafka topic to the SA update it caused.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 75, 90, 120, 300))
 SOURCE_LAST_EVENT = Gauge(
     "rtcc_source_last_event_timestamp_seconds",
     "Unix time at which this worker last read a message of the source: a silent CAD feed "

@@ -81,7 +81,9 @@ def state_of(partition: int) -> PartitionState:
                             hotspots=HotspotTracker(PartitionView(hotspots_table, partition)))
         engine.restore()
         state = PartitionState(
-            Watermarks(settings.lateness_s, settings.idle_s, EXPECTED_ORIGINS), buffer, engine,
+            Watermarks(lateness_s=settings.lateness_s, idle_s=settings.idle_s,
+                       expected=EXPECTED_ORIGINS, live_window_s=settings.live_window_s),
+            buffer, engine,
             finished)
         partitions[partition] = state
         log.info("correlate: partition %d restored: %d pending, %s", partition, len(buffer),

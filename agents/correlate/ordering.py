@@ -43,14 +43,17 @@ class _Origin:
     last_event_wall: float | None = None  # ingest wall clock of its latest event
     first_known_wall: float | None = None  # stream wall clock when it was first heard of
     caught_up: bool = False  # ingest has read all there is in it: its silence may be idleness
+    last_mark_wall: float | None = None  # ingest wall clock of its latest mark
 
 
 @dataclass
 class Watermarks:
     """The event-time watermark of one correlation partition."""
 
-    lateness_s: float = 60.0  # disorder tolerated within one origin, in event time
+    lateness_s: float = 5.0  # disorder tolerated within one origin, in event time
     idle_s: float = 5.0  # ingest wall seconds without events before an origin stops holding
+    # An origin whose newest event time is this close to its ingest's clock is a live feed.
+    live_window_s: float = 300.0
     expected: Iterable[str] = ()  # origins that hold the watermark until heard of or idle
     origins: dict[str, _Origin] = field(default_factory=dict)
     stream_wall: float | None = None  # latest ingest wall clock carried by a mark
@@ -87,6 +90,7 @@ class Watermarks:
         if entry.first_known_wall is None:
             entry.first_known_wall = wall
         entry.caught_up = caught_up
+        entry.last_mark_wall = wall
 
     def _holds(self, entry: _Origin) -> bool:
         if self.stream_wall is None:
@@ -96,9 +100,23 @@ class Watermarks:
         reference = entry.last_event_wall or entry.first_known_wall or self.started_wall
         return reference is None or self.stream_wall - reference < self.idle_s
 
+    def _progress(self, entry: _Origin) -> float:
+        """How far in event time an origin is known to have got.
+
+        A caught-up *live* feed (its event times track its ingest's clock) vouches for event
+        time up to the clock of its last mark: anything it sends later is stamped about
+        then, give or take the lateness. Without this, one quiet live feed would hold every
+        other feed's events back until it spoke or went idle. A replay of old data is not
+        live, and progresses by its event times alone.
+        """
+        if (entry.caught_up and entry.last_mark_wall is not None and entry.max_ts > NEG_INF
+                and entry.last_mark_wall - entry.max_ts < self.live_window_s):
+            return max(entry.max_ts, entry.last_mark_wall)
+        return entry.max_ts
+
     def current(self) -> float:
         """Event times at or below this are complete: every holding origin has passed them."""
-        holding = [o.max_ts for o in self.origins.values() if self._holds(o)]
+        holding = [self._progress(o) for o in self.origins.values() if self._holds(o)]
         if not holding:
             return POS_INF
         return min(holding) - self.lateness_s

@@ -78,9 +78,10 @@ def test_every_normalised_event_is_accounted_for(worker, topics):
     assert worker.metric("rtcc_table_keys", table="correlate-pending") == 0
 
 
-def _deployment(settings):
+def _deployment(settings, **changes):
     run = uuid.uuid4().hex[:8]
-    return dataclasses.replace(settings, app_id=f"rtcc-eq-{run}", topic_prefix=f"eq.{run}.")
+    return dataclasses.replace(settings, app_id=f"rtcc-eq-{run}", topic_prefix=f"eq.{run}.",
+                               **changes)
 
 
 def _rows_in_first_three_hours(settings, name: str) -> int:
@@ -162,7 +163,8 @@ def test_replays_at_high_speed_and_at_max_give_the_same_updates(settings, tmp_pa
 
 def test_disordered_lifecycles_give_the_same_updates_as_ordered_ones(settings, tmp_path):
     # SF Fire: every call has a lifecycle of several units, so the order of its events
-    # shows in every intermediate update; 45 s of disorder is inside the 60 s lateness.
+    # shows in every intermediate update; 45 s of disorder is inside a 60 s lateness.
+    settings = dataclasses.replace(settings, lateness_s=60.0)
     ordered = _updates_of_a_replay(_deployment(settings), tmp_path, Pacing("max", 0.0),
                                    name="sf_fire_cfs")
     disordered = _updates_of_a_replay(_deployment(settings), tmp_path, None,

@@ -171,3 +171,17 @@ def test_an_event_after_a_quiet_spell_waits_for_its_origins_next_mark():
     assert wm.current() == 1990  # the new event holds time until the origin reports again
     wm.observe_mark("cad:0", 2000, last_event_wall=111.0, wall=111.0, caught_up=True)
     assert wm.current() == 1990
+
+
+def test_a_quiet_live_feed_does_not_hold_back_a_busy_one():
+    now = 1_800_000_000.0
+    wm = Watermarks(lateness_s=2, idle_s=5, live_window_s=300)
+    # the busy CAD partition is at `now`; the crisis feed last spoke 30 s ago but is live
+    # and caught up: its ingest vouches for event time up to its clock
+    wm.observe_mark("cad:0", now, last_event_wall=now, wall=now, caught_up=True)
+    wm.observe_mark("crisis:0", now - 30, last_event_wall=now - 3, wall=now, caught_up=True)
+    assert wm.current() == now - 2
+    # a replay of 2018 data is not live: it holds by its event times alone
+    old = 1_525_150_000.0
+    wm.observe_mark("community:0", old, last_event_wall=now - 1, wall=now, caught_up=True)
+    assert wm.current() == old - 2
