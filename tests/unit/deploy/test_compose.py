@@ -77,3 +77,15 @@ def test_topics_job_creates_the_apps_topics(compose):
     assert ALL_TOPICS
     assert compose["services"]["worker"]["depends_on"]["topics"]["condition"] == \
         "service_completed_successfully"
+
+
+def test_prometheus_and_grafana_are_provisioned(compose):
+    services = compose["services"]
+    prometheus = " ".join(services["prometheus"]["command"])
+    assert "prometheus.docker.yml" in prometheus
+    mounts = " ".join(str(v.get("source", v)) if isinstance(v, dict) else v
+                      for v in services["grafana"].get("volumes", []))
+    assert "deploy/grafana/provisioning" in mounts and "deploy/grafana/dashboards" in mounts
+    docker_config = yaml.safe_load((REPO_ROOT / "deploy/prometheus/prometheus.docker.yml").read_text())
+    targets = docker_config["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == [f"worker:{_env(services['worker'])['RTCC_WEB_PORT']}"]
