@@ -100,8 +100,10 @@ def test_promtool_test_rules():
     assert_ok(promtool("test", "rules", str(ALERT_TESTS)))
 
 
-def test_promtool_check_config():
-    result = promtool("check", "config", str(CONFIG))
+@pytest.mark.parametrize("config", [CONFIG, PROMETHEUS_DIR / "prometheus.docker.yml"],
+                         ids=["local", "docker-compose"])
+def test_promtool_check_config(config):
+    result = promtool("check", "config", str(config))
     assert_ok(result)
     assert "1 rule files found" in result.stdout + result.stderr
 
