@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.correlate.engine import CorrelationConfig, Correlator, PUBLISHED
+from agents.correlate.engine import PUBLISHED, SUPPRESSIONS, CorrelationConfig, Correlator
 from agents.correlate.ordering import event_ts
 from tests.unit.correlate.factories import HERE, event, moved
 
@@ -16,6 +16,7 @@ def run(corr: Correlator, events: list[dict]) -> list[dict]:
     for e in events:
         result = corr.apply(e)
         assert len(result.dispositions) == 1
+        assert result.dispositions[0] in (PUBLISHED, *SUPPRESSIONS)
         updates += result.updates
         updates += corr.advance(event_ts(e)).updates
     return updates
