@@ -7,11 +7,22 @@ from typing import Any
 
 
 class PartitionView(MutableMapping):
-    """The keys of one partition in a table shared by all partitions of this worker."""
+    """The keys of one partition in a table shared by all partitions of this worker.
+
+    Faust writes a table key to the changelog partition of the event being processed, so
+    state that one partition's engine owns must not be visible to another's: each engine
+    sees its own key space through a prefix. A stored None means absent (tables here are
+    created with default=None).
+    """
 
     def __init__(self, table: Any, partition: int) -> None:
         self.table = table
         self.prefix = f"{partition}/"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Looked up on every event: one table read, no KeyError raised and caught."""
+        value = self.table.get(self.prefix + key)
+        return default if value is None else value
 
     def __getitem__(self, key: str) -> Any:
         value = self.table.get(self.prefix + key)

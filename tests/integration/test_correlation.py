@@ -75,7 +75,9 @@ def test_every_normalised_event_is_accounted_for(worker, topics):
     assert worker.metric("rtcc_source_last_event_timestamp_seconds", source="cad") > 1.7e9
     assert wait_for(lambda: worker.metric("rtcc_consumer_lag_messages") == 0 and
                     "rtcc_consumer_lag_messages{" in worker.metrics(), timeout_s=30)
-    assert worker.metric("rtcc_table_keys", table="correlate-pending") == 0
+    # (table sizes are measured every 5 s)
+    assert wait_for(lambda: worker.metric("rtcc_table_keys", table="correlate-pending") == 0,
+                    timeout_s=20)
 
 
 def _deployment(settings, **changes):
