@@ -191,31 +191,19 @@ class Correlator:
             return Result(dispositions=["duplicate_event"])
         if rec is None:
             rec = self._new_record(event)
-        if not seen:
-            rec["events"].append(lifecycle.summarise(event))
         # Never published here and not merged: it is new to this area's picture.
         is_new = rec["version"] == 0 and rec["merged_into"] is None
-        rec["last_ts"] = max(rec["last_ts"], event_ts(event))
-        rec["state"] = lifecycle.fold(rec["subject_id"], rec["agency_id"],
-                                      rec["incident_number"], rec["events"])
+        self._add_event(rec, event, seen)
         result = Result()
         if is_new and rec["source"] == "cad":
             primary = self._duplicate_of(rec)
-            if primary is not None and primary.get("remote"):
-                # The primary is across the border: its own area publishes the merge.
-                rec["merged_into"] = primary["subject_id"]
-                self._save(rec)
-                result.dispositions.append("merged_duplicate")
-                return result
             if primary is not None:
-                rec["merged_into"] = primary["subject_id"]
-                primary["calls"].append(rec["subject_id"])
-                result.merges += 1
-                n = len(primary["calls"]) + 1
-                result.extend(self._publish(primary, "merged", f"{n} calls about one event: "
-                                            f"{rec['subject_id']} merged", [event["event_id"]]))
+                result = self._merge(primary, rec, event)
                 self._save(rec)
-                result.dispositions.append(PUBLISHED)
+                # Published here when the primary is ours; across the border, its own area
+                # publishes the merge and this call is a suppressed duplicate.
+                result.dispositions.append("merged_duplicate" if primary.get("remote")
+                                           else PUBLISHED)
                 return result
         if rec["merged_into"] is not None:
             self._close_if_finished(rec, result)
@@ -251,25 +239,37 @@ class Correlator:
             rec = self._new_record(event)
         elif any(e["event_id"] == event["event_id"] for e in rec["events"]):
             return result
-        rec["events"].append(lifecycle.summarise(event))
-        rec["last_ts"] = max(rec["last_ts"], event_ts(event))
-        rec["state"] = lifecycle.fold(rec["subject_id"], rec["agency_id"],
-                                      rec["incident_number"], rec["events"])
+        self._add_event(rec, event)
         if is_new:
             primary = self._duplicate_of(rec)
             if primary is not None:
-                rec["merged_into"] = primary["subject_id"]
-                if not primary.get("remote"):
-                    primary["calls"].append(rec["subject_id"])
-                    result.merges += 1
-                    n = len(primary["calls"]) + 1
-                    result.extend(self._publish(
-                        primary, "merged", f"{n} calls about one event: {rec['subject_id']} "
-                        "(across the area border) merged", [event["event_id"]]))
-                    self._save(primary)
+                result = self._merge(primary, rec, event, " (across the area border)")
         if rec["closed_ts"] is None and lifecycle.is_finished(rec["state"]):
             rec["closed_ts"] = rec["last_ts"]
         self._save(rec)
+        return result
+
+    def _add_event(self, rec: dict[str, Any], event: dict[str, Any], seen: bool = False) -> None:
+        """Fold an event into an incident record (refolding even a seen one: a record taken
+        over from ghosts is recomputed as ours)."""
+        if not seen:
+            rec["events"].append(lifecycle.summarise(event))
+        rec["last_ts"] = max(rec["last_ts"], event_ts(event))
+        rec["state"] = lifecycle.fold(rec["subject_id"], rec["agency_id"],
+                                      rec["incident_number"], rec["events"])
+
+    def _merge(self, primary: dict[str, Any], rec: dict[str, Any], event: dict[str, Any],
+               where: str = "") -> Result:
+        """Merge a new call into the primary of its event; publish it if the primary is ours."""
+        rec["merged_into"] = primary["subject_id"]
+        if primary.get("remote"):
+            return Result()
+        primary["calls"].append(rec["subject_id"])
+        result = Result(merges=1)
+        n = len(primary["calls"]) + 1
+        result.extend(self._publish(primary, "merged", f"{n} calls about one event: "
+                                    f"{rec['subject_id']}{where} merged", [event["event_id"]]))
+        self._save(primary)  # a table logs assignments only: the primary changed
         return result
 
     def _close_if_finished(self, rec: dict[str, Any], result: Result) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from agents.correlate.engine import PUBLISHED, SUPPRESSIONS, CorrelationConfig, Correlator
 from agents.correlate.ordering import event_ts
 from tests.unit.correlate.factories import HERE, event, moved
@@ -160,3 +162,32 @@ def test_reports_outside_public_safety_never_cluster():
                                 category="other")) for i in range(5)]
     assert all(r.dispositions == ["unclustered_report"] and not r.updates for r in results)
     assert corr.groups == {}
+
+
+class JsonStore(dict):
+    """Like a RocksDB-backed table: every read is a fresh copy, so a change that is not
+    assigned back is lost."""
+
+    def __getitem__(self, key):
+        return orjson.loads(dict.__getitem__(self, key))
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, orjson.dumps(value))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def values(self):
+        return [self[k] for k in self]
+
+
+def test_merges_persist_in_a_store_that_copies_on_read():
+    corr = Correlator(JsonStore(), JsonStore(), CorrelationConfig())
+    updates = run(corr, [
+        event(subject="1", minutes=0),
+        event(subject="2", minutes=3, point=moved(HERE, north_m=40)),
+        event(subject="3", minutes=6, point=moved(HERE, east_m=-50)),
+    ])
+    assert [(u["kind"], u["version"], u["state"]["calls"]) for u in updates] == [
+        ("opened", 1, 1), ("merged", 2, 2), ("merged", 3, 3)]
+    assert corr.incidents["cad:MPD:1"]["calls"] == ["cad:MPD:2", "cad:MPD:3"]
