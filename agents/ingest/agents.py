@@ -40,28 +40,33 @@ async def process(source: str, message: faust.types.Message) -> None:
     metrics.EVENTS_IN.labels(source).inc()
     metrics.SOURCE_LAST_EVENT.labels(source).set(time.time())
     started = time.perf_counter()
-    origin_name = f"{origin.topic}:{origin.partition}"
+    event_ts: float | None = None
     try:
         event = ingest(source, message.value, policy, origin)
         await channels.normalised.send(key=event.area_key, value=event)
         for ghost in ghosts(event, policy):
             await channels.normalised.send(key=ghost.area_key, value=ghost)
             metrics.GHOSTS.labels(source).inc()
-        progress.observe(origin_name, datetime.fromisoformat(event.event_time).timestamp(),
-                         time.time(), origin.offset)
+        event_ts = datetime.fromisoformat(event.event_time).timestamp()
     except Rejected as rejected:
-        progress.observe(origin_name, None, time.time(), origin.offset)
         await _dead_letter(source, rejected, origin, message)
         return
     except Exception as exc:  # a bug must not stop the feed: dead-letter and tell
-        progress.observe(origin_name, None, time.time(), origin.offset)
-        log.exception("ingest.%s: unexpected error at %s[%d]@%d", source, origin.topic,
-                      origin.partition, origin.offset)
+        log.exception("ingest.%s: unexpected error", source, extra=_context(source, origin))
         await _dead_letter(source, unexpected(exc), origin, message)
         return
     finally:
+        # After the event's sends, so that no progress mark can overtake the event.
+        progress.observe(f"{origin.topic}:{origin.partition}", event_ts, time.time(),
+                         origin.offset)
         metrics.STAGE_SECONDS.labels(f"ingest.{source}").observe(time.perf_counter() - started)
     metrics.EVENTS_NORMALISED.labels(source, event.category).inc()
+
+
+def _context(source: str, origin: Origin, **more: object) -> dict[str, object]:
+    """Fields of a structured log line (streams/logs.py): where the message came from."""
+    return {"source": source, "topic": origin.topic, "partition": origin.partition,
+            "offset": origin.offset, **more}
 
 
 async def _dead_letter(source: str, rejected: Rejected, origin: Origin,
@@ -70,7 +75,8 @@ async def _dead_letter(source: str, rejected: Rejected, origin: Origin,
     await channels.dead_letters.send(key=message.key, value=record)
     metrics.EVENTS_DEAD_LETTERED.labels(source, rejected.reason).inc()
     log.info("ingest.%s: dead-lettered %s[%d]@%d: %s %s", source, origin.topic,
-             origin.partition, origin.offset, rejected.reason, rejected.field or "")
+             origin.partition, origin.offset, rejected.reason, rejected.field or "",
+             extra=_context(source, origin, reason=rejected.reason))
 
 
 def _ingest_agent(source: str) -> None:
