@@ -16,33 +16,19 @@ import json
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.ingest import cleanup, free_port, machine_info, proc_usage
+from bench.ingest import cleanup, machine_info, proc_usage
 from streams import admin
 from streams.config import REPO_ROOT, load
-from streams.processes import start_worker, stop
+from streams.processes import free_port, scrape_metrics, start_worker, stop
 from streams.replay import player
 from streams.replay import profile as profiles
 from streams.replay.plan import Pacing
 
 RESULTS = REPO_ROOT / "bench" / "results"
-
-
-def scrape(port: int) -> dict[str, dict[str, float]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    out: dict[str, dict[str, float]] = defaultdict(dict)
-    for line in text.splitlines():
-        if line.startswith("rtcc_"):
-            series, _, value = line.rpartition(" ")
-            name, _, labels = series.partition("{")
-            out[name][labels.rstrip("}")] = float(value)
-    return out
 
 
 def total(metrics: dict[str, dict[str, float]], name: str) -> float:
@@ -80,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() - started < args.timeout:
             time.sleep(2.0)
             try:
-                metrics = scrape(settings.web_port)
+                metrics = scrape_metrics(settings.web_port)
             except OSError:
                 continue
             normalised = total(metrics, "rtcc_events_normalised_total")
@@ -88,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             if handled >= sent and total(metrics, "rtcc_correlation_events_total") >= normalised \
                     and total(metrics, "rtcc_correlation_buffered_events") == 0:
                 time.sleep(6.0)  # let the table-size gauges and the KPI stage catch up
-                metrics = scrape(settings.web_port)
+                metrics = scrape_metrics(settings.web_port)
                 break
         else:
             print(f"timed out; worker log: {log}", file=sys.stderr)

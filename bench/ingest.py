@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ import orjson
 
 from streams import admin, config
 from streams.config import REPO_ROOT, Settings
-from streams.processes import start_worker, stop
+from streams.processes import free_port, start_worker, stop
 from streams.topics import CAD_EVENTS, DEAD_LETTER, NORMALISED, TopicSpec
 
 PROFILE = "milwaukee_pd_cfs"
@@ -149,12 +148,6 @@ def code_state() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)",
             "uncommitted": git("status", "--porcelain", "--", "agents", "streams",
                                "schemas").splitlines()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.config import Settings, load
-from streams.processes import start_worker, stop
+from streams.processes import scrape_metrics, start_worker, stop
 from agents.ingest.progress import is_mark
 from streams.tail import messages, render
 
@@ -46,20 +46,6 @@ def _wait_for_worker(settings: Settings, worker: subprocess.Popen, log: Path) ->
             time.sleep(0.5)
     print(f"demo: the worker did not answer within 120 s; its log: {log}")
     return False
-
-
-def scrape_counts(settings: Settings) -> dict[str, dict[str, float]]:
-    """{metric: {label-set: value}} of the rtcc counters on the worker's /metrics page."""
-    url = f"http://127.0.0.1:{settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=2) as response:
-        text = response.read().decode()
-    counts: dict[str, dict[str, float]] = defaultdict(dict)
-    for line in text.splitlines():
-        if line.startswith("rtcc_") and "_total" in line:
-            series, _, value = line.rpartition(" ")
-            name, _, labels = series.partition("{")
-            counts[name][labels.rstrip("}")] = float(value)
-    return counts
 
 
 def _label(labels: str, key: str) -> str:
@@ -150,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         while worker.poll() is None:
             time.sleep(SUMMARY_EVERY_S)
             try:
-                print(summary_line(scrape_counts(settings)), flush=True)
+                print(summary_line(scrape_metrics(settings.web_port, timeout_s=2)), flush=True)
             except OSError as exc:
                 print(f"== worker metrics unavailable: {exc}", flush=True)
         print(f"demo: the worker stopped ({worker.returncode}); see {worker_log}")

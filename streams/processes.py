@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import urllib.request
+from collections import defaultdict
 from pathlib import Path
 
 from streams.config import REPO_ROOT, Settings
@@ -27,3 +30,23 @@ def stop(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for test and bench servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape_metrics(port: int, timeout_s: float = 5.0) -> dict[str, dict[str, float]]:
+    """{metric: {label set: value}} of the rtcc series on a worker's /metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as r:
+        text = r.read().decode()
+    series: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in text.splitlines():
+        if line.startswith("rtcc_"):
+            sample, _, value = line.rpartition(" ")
+            name, _, labels = sample.partition("{")
+            series[name][labels.rstrip("}")] = float(value)
+    return series

@@ -24,7 +24,7 @@ import pytest
 
 from agents.ingest.progress import is_mark
 from streams import admin
-from streams.processes import start_worker, stop
+from streams.processes import free_port, scrape_metrics, start_worker, stop
 from streams.config import REPO_ROOT, Settings, load
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -104,12 +104,6 @@ def topics(settings: Settings) -> Iterator[Settings]:
     admin.delete_topics(settings, [o.name for o in outcomes])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class WorkerProcess:
     process: subprocess.Popen
@@ -121,21 +115,16 @@ class WorkerProcess:
             return r.read().decode()
 
     def metric(self, name: str, **labels: str) -> float:
-        """Sum of a counter's samples whose labels include `labels`."""
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            series, _, value = line.rpartition(" ")
-            if all(f'{k}="{v}"' in series for k, v in labels.items()):
-                total += float(value)
-        return total
+        """Sum of a series' samples whose labels include `labels`."""
+        samples = scrape_metrics(self.port).get(name, {})
+        return sum(value for label_set, value in samples.items()
+                   if all(f'{k}="{v}"' in label_set for k, v in labels.items()))
 
 
 @contextmanager
 def running_worker(settings: Settings, log: Path) -> Iterator[WorkerProcess]:
     """A real `rtcc worker` process with these settings, ready to consume."""
-    settings = dataclasses.replace(settings, web_port=_free_port())
+    settings = dataclasses.replace(settings, web_port=free_port())
     proc = start_worker(settings, log)
     handle = WorkerProcess(proc, settings.web_port, log)
     try:

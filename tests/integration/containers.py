@@ -8,18 +8,13 @@ is chosen before the container starts and bound explicitly.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from streams.processes import free_port
+
 KAFKA_IMAGE = "apache/kafka:4.4.0"
 REDIS_IMAGE = "redis:7"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -29,7 +24,7 @@ def kafka_and_redis() -> Iterator[tuple[str, str]]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    port = _free_port()
+    port = free_port()
     kafka = (
         DockerContainer(KAFKA_IMAGE)
         .with_bind_ports(9092, port)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -18,18 +16,13 @@ import pytest
 import yaml
 
 from streams.config import REPO_ROOT
+from streams.processes import free_port
 from streams.replay import player
 from streams.replay import profile as profiles
 from streams.replay.plan import Pacing
 from tests.integration.conftest import wait_for
 
 ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _feed_silence_rule_for_a_test(seconds: int) -> dict:
@@ -83,7 +76,7 @@ def prometheus(worker, tmp_path: Path):
         "scrape_configs": [{"job_name": "rtcc-worker", "static_configs": [
             {"targets": [f"127.0.0.1:{worker.port}"]}]}],
     }))
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")
     proc = subprocess.Popen([binary, f"--config.file={config}",
                              f"--storage.tsdb.path={tmp_path / 'tsdb'}",
