@@ -53,8 +53,8 @@ test-integration: venv infra-up  ## integration tests only
 schemas: venv  ## re-render schemas/json from the Faust Records
 	$(BIN)/python -m schemas.jsonschema
 
-bench: venv infra-up  ## ingest-stage throughput vs a raw Kafka pass-through (BENCH_ARGS="--repeat 1")
-	@eval "$$(bash $(INFRA) env)" && $(BIN)/python -m bench.ingest $(BENCH_ARGS)
+bench: venv infra-up  ## pipeline vs raw Kafka and plain Faust: throughput, latency (BENCH_ARGS="--quick")
+	@eval "$$(bash $(INFRA) env)" && $(BIN)/python -m bench.pipeline $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv, local state and caches (not the Kafka jar cache)
 	rm -rf $(VENV) var .pytest_cache .hypothesis

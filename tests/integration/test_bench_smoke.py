@@ -1,0 +1,28 @@
+"""CI smoke of `make bench` (bench/pipeline.py): every stage and a latency run, tiny input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import pipeline
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(120)
+def test_bench_runs_every_stage(services, tmp_path, monkeypatch):
+    monkeypatch.setenv("RTCC_KAFKA_BOOTSTRAP", services.kafka_bootstrap)
+    out = tmp_path / "bench.json"
+    assert pipeline.main(["--events", "1000", "--rates", "100", "--rate-seconds", "1",
+                          "--store", "memory://", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    names = [row["name"] for row in report["throughput"]]
+    assert names[0].startswith("A ") and names[1].startswith("P ") and names[2].startswith("B ")
+    assert all(row["events"] == 1000 and row["events_per_s"] > 0 for row in report["throughput"])
+    assert report["pipeline_outputs"]["rtcc_correlation_events_total"] == \
+        report["pipeline_outputs"]["rtcc_events_normalised_total"]
+    (lat,) = report["latency"]
+    assert lat["events"] == 100 and lat["updates_measured"] > 0 and lat["p99_ms"] > 0
+    assert out.with_suffix(".md").read_text().startswith("## pipeline bench")
