@@ -23,6 +23,10 @@ def create_app(settings: Settings) -> faust.App:
         # A new consumer group starts at the oldest retained event: nothing is skipped.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Batch produce requests (bench/NOTES.md): with Faust's default linger of 0 every
+        # few messages were a request of their own, and socket writes took a fifth of the CPU.
+        producer_linger=settings.producer_linger_s,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
         key_serializer="raw",
         value_serializer="orjson",
         autodiscover=False,

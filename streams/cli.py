@@ -74,6 +74,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_partners(args: argparse.Namespace) -> int:
+    from streams.gateway.partners_admin import run
+
+    return run(args)
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    from streams.gateway.server import run
+
+    return run()
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run
 
@@ -115,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replay speed, x real time (default 600: an hour in 6 s)")
     demo.add_argument("--limit", type=int, default=None, help="rows per data set")
     demo.set_defaults(func=_cmd_demo)
+
+    partners = sub.add_parser("partners", help="manage the partner registry")
+    from streams.gateway.partners_admin import add_arguments as add_partner_arguments
+
+    add_partner_arguments(partners)
+    partners.set_defaults(func=_cmd_partners)
+
+    sub.add_parser("gateway", help="run the partner HTTP gateway (snapshot, SSE, WebSocket)"
+                   ).set_defaults(func=_cmd_gateway)
 
     sub.add_parser("config", help="print the effective settings").set_defaults(func=_cmd_config)
     return parser

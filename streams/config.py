@@ -83,10 +83,28 @@ class Settings:
         "RTCC_LOG_FORMAT", "json", str,
         "json: one JSON object a line (for log shipping); text: Faust's coloured lines.")
     stages: str = _setting(
-        "RTCC_STAGES", "ingest,correlate,kpi", str,
-        "Stages this worker runs (comma-separated): ingest, correlate, kpi. Workers with "
+        "RTCC_STAGES", "ingest,correlate,kpi,publish,serve", str,
+        "Stages this worker runs (comma-separated): ingest, correlate, kpi, publish, serve. "
+        "Workers with "
         "different stages scale each stage on its own; each stage is its own consumer group "
         "member set only through its topics, so any mix is correct.")
+
+    # --- throughput ----------------------------------------------------------------------
+    batch_max: int = _setting(
+        "RTCC_BATCH_MAX", 500, int,
+        "Events an agent handles as one batch (stream.take_events): outputs and table writes "
+        "go out once per batch, and the batch is acknowledged after them (bench/NOTES.md).")
+    batch_within_s: float = _setting(
+        "RTCC_BATCH_WITHIN_S", 0.01, float,
+        "Longest wait for a batch to fill: the most batching adds to an event's latency.")
+
+    producer_linger_s: float = _setting(
+        "RTCC_PRODUCER_LINGER_S", 0.005, float,
+        "How long the producer waits to fill a batch before sending it: fewer, larger "
+        "produce requests for at most this much added latency.")
+    producer_max_batch_bytes: int = _setting(
+        "RTCC_PRODUCER_MAX_BATCH_BYTES", 256 * 1024, int,
+        "Largest produce batch per partition, in bytes.")
 
     # --- topics --------------------------------------------------------------------------
     topic_prefix: str = _setting(
@@ -155,10 +173,35 @@ class Settings:
         "RTCC_INCIDENT_TTL_S", 4 * 3600.0, float,
         "An open incident without events for this long (event time) is closed.")
 
+    # --- partners: audiences, serving, gateway --------------------------------------------
+    audiences_file: Path = _setting(
+        "RTCC_AUDIENCES_FILE", DEFAULTS_DIR / "audiences.yaml", Path,
+        "Audience policies: what operator, crisis, community and public partners may see.")
+    redis_stream_maxlen: int = _setting(
+        "RTCC_REDIS_STREAM_MAXLEN", 10_000, int,
+        "Updates kept per audience in its Redis Stream: how far back a dashboard can resume.")
+    serve_batch: int = _setting(
+        "RTCC_SERVE_BATCH", 500, int, "Updates written to Redis per pipelined round trip.")
+    gateway_host: str = _setting(
+        "RTCC_GATEWAY_HOST", "127.0.0.1", str, "Interface of the partner HTTP gateway.")
+    gateway_port: int = _setting(
+        "RTCC_GATEWAY_PORT", 8080, int, "Port of the partner HTTP gateway.")
+    gateway_heartbeat_s: float = _setting(
+        "RTCC_GATEWAY_HEARTBEAT_S", 15.0, float,
+        "SSE comment sent this often on a quiet stream, so proxies keep the connection.")
+    cap_sender: str = _setting(
+        "RTCC_CAP_SENDER", "rtcc-streams@example.org", str,
+        "CAP <sender> of hotspot alerts: the operating agency's address.")
+
     # --- replay --------------------------------------------------------------------------
     shared_data_dir: Path = _setting(
         "RTCC_SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data", Path,
         "Folder of the public data sets used by `rtcc replay` and the tests.")
+
+    @property
+    def redis_namespace(self) -> str:
+        """Prefix of every Redis key: one deployment's keys never meet another's."""
+        return f"{self.topic_prefix}rtcc:"
 
     def topic(self, name: str) -> str:
         """The full name of a topic, with the deployment's prefix."""

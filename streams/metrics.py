@@ -50,3 +50,36 @@ CONSUMER_LAG = Gauge(
     "rtcc_consumer_lag_messages", "Messages in a partition not yet processed by this worker.",
     ["topic", "partition"])
 HOTSPOTS_OPEN = Gauge("rtcc_hotspots_open", "Hotspots open now on this worker's partitions.")
+
+# --- partners: publication, serving, gateway, audit --------------------------------------
+AUDIENCE_UPDATES = Counter(
+    "rtcc_audience_updates_total", "SA updates per audience by outcome: sent, withdrawn, "
+    "aggregated, or a named suppression (subject_not_shared, not_flagged, "
+    "sensitive_withheld, unchanged_for_audience).", ["audience", "outcome"])
+REDIS_WRITES = Counter(
+    "rtcc_redis_writes_total", "Audience updates applied to Redis by the serving sink.",
+    ["audience"])
+REDIS_WRITE_ERRORS = Counter(
+    "rtcc_redis_write_errors_total", "Failed Redis round trips of the serving sink "
+    "(retried: nothing is skipped).", ["audience"])
+REDIS_BACKLOG = Gauge(
+    "rtcc_redis_backlog_messages", "Audience-topic messages not yet in Redis.", ["audience"])
+GATEWAY_CONNECTIONS = Gauge(
+    "rtcc_gateway_connections", "Open SSE and WebSocket connections.", ["audience", "protocol"])
+GATEWAY_REQUESTS = Counter(
+    "rtcc_gateway_requests_total", "Gateway requests by endpoint and HTTP status.",
+    ["endpoint", "status"])
+GATEWAY_DELIVERED = Counter(
+    "rtcc_gateway_updates_delivered_total", "Updates delivered to partners.",
+    ["audience", "protocol"])
+GATEWAY_RATE_LIMITED = Counter(
+    "rtcc_gateway_updates_coalesced_total", "Updates replaced by a newer one of the same "
+    "subject within a partner's minimum interval.", ["audience"])
+GATEWAY_DELIVERY_SECONDS = Histogram(
+    "rtcc_gateway_delivery_seconds",
+    "From an update's publication on Kafka to its delivery to a partner connection.",
+    ["protocol"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+AUDIT_RECORDS = Counter(
+    "rtcc_audit_records_total", "Audit records written.", ["action", "outcome"])
+AUDIT_WRITE_FAILURES = Counter(
+    "rtcc_audit_write_failures_total", "Audit records that could not be written to Kafka.")

@@ -21,6 +21,15 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT)
 
 
+def start_gateway(settings: Settings, log: Path) -> subprocess.Popen:
+    """A `rtcc gateway` process with these settings (its port: RTCC_GATEWAY_PORT)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"],
+                                env=settings.as_env(), cwd=REPO_ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
 def stop(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
     """SIGTERM (Faust shuts down cleanly), then SIGKILL if it does not go in time."""
     if process.poll() is None:

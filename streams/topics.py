@@ -57,11 +57,23 @@ AUDIENCE_TOPICS = tuple(
     for a in AUDIENCES
 )
 
+PARTNERS = TopicSpec(
+    "rtcc.partners", "Partner registry: the latest record per partner id (compacted; API keys "
+    "only as hashes). Managed with `rtcc partners`.", cleanup_policy="compact", partitions=1)
+AUDIT = TopicSpec(
+    "rtcc.audit", "Audit trail of partner actions: connect, subscribe, snapshot, registry "
+    "change, denied request (audit-record). Kept a year, as CJIS asks.",
+    retention_ms=366 * DAY_MS)
+
 SOURCE_TOPICS = {"cad": CAD_EVENTS, "crisis": CRISIS_EVENTS, "community": COMMUNITY_REPORTS}
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CAD_EVENTS, CRISIS_EVENTS, COMMUNITY_REPORTS, NORMALISED, DEAD_LETTER,
-    SA_UPDATES, SA_STATE, KPI, FINISHED_INCIDENTS, *AUDIENCE_TOPICS,
+    SA_UPDATES, SA_STATE, KPI, FINISHED_INCIDENTS, *AUDIENCE_TOPICS, PARTNERS, AUDIT,
 )
+
+
+def audience_topic(audience: str) -> TopicSpec:
+    return next(spec for spec in AUDIENCE_TOPICS if spec.name.endswith(f".{audience}"))
 
 
 def partitions_of(spec: TopicSpec, settings: Settings) -> int:

@@ -14,6 +14,8 @@ STAGE_MODULES = {
     "ingest": "agents.ingest.agents",
     "correlate": "agents.correlate.agents",
     "kpi": "agents.correlate.kpi_agent",
+    "publish": "agents.publish.agents",
+    "serve": "streams.serving.stage",
 }
 
 

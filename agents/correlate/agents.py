@@ -4,6 +4,11 @@ Thin: per partition of the normalised topic it keeps a watermark, a reorder buff
 correlation engine (agents/correlate/*.py, all pure), and it moves what they return to the
 SA topics. State lives in Faust tables (RocksDB + changelog in production), namespaced by
 partition so that each key is always written to its own partition's changelog.
+
+Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py):
+the engine works on write-behind views of the tables, whose keys reach the table (and its
+changelog) once per batch, and the batch's SA updates are handed to the producer in order
+at its end, before Faust acks the batch.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from typing import Any
 import faust
 import orjson
 
+from agents.batching import Outbox, current_event
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
+from agents.correlate.write_behind import WriteBehind
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.normalise import Origin
 from agents.ingest.progress import is_mark
@@ -62,6 +69,11 @@ class PartitionState:
     buffer: ReorderBuffer
     engine: Correlator
     finished: list[dict[str, Any]]  # closed incidents not yet sent to the KPI stage
+    views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed per batch
+
+    def flush(self) -> None:
+        for view in self.views:
+            view.flush()
 
 
 partitions: dict[int, PartitionState] = {}
@@ -71,20 +83,20 @@ def state_of(partition: int) -> PartitionState:
     """This worker's correlation state of a partition, restored from the tables on first use."""
     state = partitions.get(partition)
     if state is None:
-        pending = PartitionView(pending_table, partition)
+        views = tuple(WriteBehind(PartitionView(table, partition), mirror=True) for table in (
+            pending_table, incidents_table, groups_table, hotspots_table))
+        pending, incidents, groups, hotspots = views
         buffer = ReorderBuffer(pending)
         buffer.restore(list(pending.values()))
         finished: list[dict[str, Any]] = []
-        engine = Correlator(PartitionView(incidents_table, partition),
-                            PartitionView(groups_table, partition), CONFIG,
-                            on_finished=finished.append,
-                            hotspots=HotspotTracker(PartitionView(hotspots_table, partition)))
+        engine = Correlator(incidents, groups, CONFIG, on_finished=finished.append,
+                            hotspots=HotspotTracker(hotspots))
         engine.restore()
         state = PartitionState(
             Watermarks(lateness_s=settings.lateness_s, idle_s=settings.idle_s,
                        expected=EXPECTED_ORIGINS, live_window_s=settings.live_window_s),
             buffer, engine,
-            finished)
+            finished, views)
         partitions[partition] = state
         log.info("correlate: partition %d restored: %d pending, %s", partition, len(buffer),
                  engine.size())
@@ -99,15 +111,15 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
             partitions.pop(tp.partition, None)
 
 
-async def publish(result: Result, finished: list[dict[str, Any]]) -> None:
+def publish(result: Result, finished: list[dict[str, Any]], out: Outbox) -> None:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for update in result.updates:
         update["published_time"] = now
-        await channels.sa_updates.send(key=update["subject_id"], value=update)
-        await channels.sa_state.send(key=update["subject_id"], value=update)
+        out.add(channels.sa_updates, update["subject_id"], update)
+        out.add(channels.sa_state, update["subject_id"], update)
         metrics.SA_UPDATES.labels(update["subject_kind"], update["kind"]).inc()
     for subject in result.tombstones:
-        await channels.sa_state.send(key=subject, value=None)
+        out.add(channels.sa_state, subject, None)
     for disposition in result.dispositions:
         metrics.CORRELATED.labels(disposition).inc()
     if result.merges:
@@ -116,7 +128,7 @@ async def publish(result: Result, finished: list[dict[str, Any]]) -> None:
         metrics.LINKS.labels(kind).inc(n)
     for summary in finished:
         key = f"{summary['agency_id']}/{summary.get('district') or 'unknown'}"
-        await channels.finished_incidents.send(key=key, value=summary)
+        out.add(channels.finished_incidents, key, summary)
     finished.clear()
 
 
@@ -131,7 +143,7 @@ def _observe_latency(event: dict[str, Any], result: Result) -> Result:
     return result
 
 
-async def handle(partition: int, doc: dict[str, Any]) -> None:
+def handle(partition: int, doc: dict[str, Any], out: Outbox) -> None:
     state = state_of(partition)
     started = time.perf_counter()
     if is_mark(doc):
@@ -143,12 +155,12 @@ async def handle(partition: int, doc: dict[str, Any]) -> None:
         state.watermarks.observe_event(origin_of(doc), ts)
         if not state.buffer.push(doc, ts):
             metrics.LATE_EVENTS.inc()
-            await publish(_observe_latency(doc, state.engine.apply(doc)), state.finished)
+            publish(_observe_latency(doc, state.engine.apply(doc)), state.finished, out)
     released = state.buffer.release(state.watermarks.current())
     for event in released:
-        await publish(_observe_latency(event, state.engine.apply(event)), state.finished)
+        publish(_observe_latency(event, state.engine.apply(event)), state.finished, out)
     if released:
-        await publish(state.engine.advance(state.buffer.released_ts), state.finished)
+        publish(state.engine.advance(state.buffer.released_ts), state.finished, out)
     metrics.BUFFERED.labels(str(partition)).set(len(state.buffer))
     metrics.STAGE_SECONDS.labels("correlate").observe(time.perf_counter() - started)
 
@@ -164,19 +176,30 @@ async def measure_tables() -> None:
 
 @app.agent(channels.normalised, name="correlate")
 async def correlate(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        if event.value is None:
-            continue
-        try:
-            await handle(event.message.partition, event.value)
-        except Exception as exc:  # one bad event must not stop the picture: dead-letter it
-            log.exception("correlate: failed on %s[%d]@%d", event.message.topic,
-                          event.message.partition, event.message.offset)
-            metrics.CORRELATED.labels("processing_error").inc()
-            message = event.message
-            origin = Origin(message.topic, message.partition, message.offset,
-                            int(message.timestamp * 1000) if message.timestamp else None)
-            record = dead_letter(unexpected(exc), "correlate", origin, message.key,
-                                 orjson.dumps(event.value))
-            await channels.dead_letters.send(key=message.key, value=record)
-        lag.processed(event.message)
+    out = Outbox(app)
+    async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
+        for event in events:
+            if event.value is None:
+                continue
+            partition = event.message.partition
+            last_of[partition] = event
+            try:
+                handle(partition, event.value, out)
+            except Exception as exc:  # one bad event must not stop the picture: dead-letter it
+                log.exception("correlate: failed on %s[%d]@%d", event.message.topic,
+                              event.message.partition, event.message.offset)
+                metrics.CORRELATED.labels("processing_error").inc()
+                message = event.message
+                origin = Origin(message.topic, message.partition, message.offset,
+                                int(message.timestamp * 1000) if message.timestamp else None)
+                record = dead_letter(unexpected(exc), "correlate", origin, message.key,
+                                     orjson.dumps(event.value))
+                out.add(channels.dead_letters, message.key, record)
+            lag.processed(event.message)
+        for partition, event in last_of.items():
+            state = partitions.get(partition)
+            if state is not None:
+                with current_event(event):  # its changelog partition
+                    state.flush()
+        await out.send()

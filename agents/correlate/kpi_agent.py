@@ -12,7 +12,9 @@ from datetime import datetime
 
 import faust
 
+from agents.batching import Outbox, current_event
 from agents.correlate.kpi import KpiAggregator
+from agents.correlate.write_behind import WriteBehind
 from streams import channels, lag, metrics
 from streams.app import app, settings
 from streams.tables import PartitionView
@@ -23,12 +25,14 @@ log = logging.getLogger(__name__)
 kpi_table = app.Table("kpi-windows", default=None,
                       partitions=partitions_of(FINISHED_INCIDENTS, settings))
 aggregators: dict[int, KpiAggregator] = {}
+views: dict[int, WriteBehind] = {}  # the table as each aggregator sees it, flushed per batch
 watermarks: dict[int, datetime] = {}
 
 
 def aggregator_of(partition: int) -> KpiAggregator:
     if partition not in aggregators:
-        aggregators[partition] = KpiAggregator(PartitionView(kpi_table, partition))
+        views[partition] = WriteBehind(PartitionView(kpi_table, partition), mirror=True)
+        aggregators[partition] = KpiAggregator(views[partition])
     return aggregators[partition]
 
 
@@ -37,6 +41,7 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None
     for tp in revoked:
         if tp.topic == channels.finished_incidents.get_topic_name():
             aggregators.pop(tp.partition, None)
+            views.pop(tp.partition, None)
             watermarks.pop(tp.partition, None)
 
 
@@ -47,19 +52,32 @@ async def measure_table() -> None:
 
 @app.agent(channels.finished_incidents, name="kpi")
 async def measure_response_times(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        incident, partition = event.value, event.message.partition
-        aggregator = aggregator_of(partition)
-        outcome = aggregator.add(incident)
-        metrics.KPI_INCIDENTS.labels(outcome).inc()
-        lag.processed(event.message)
-        # Event time of this stage: the latest close seen in the partition. Windows are an
-        # hour long, so looking for complete ones once per minute of it is enough (advance
-        # reads every open window).
-        closed = datetime.fromisoformat(incident["closed_time"]).replace(second=0)
-        if partition in watermarks and closed <= watermarks[partition]:
-            continue
-        watermarks[partition] = closed
-        for record in aggregator.advance(closed):
-            await channels.kpi.send(key=record.kpi_id, value=record.as_dict())
-            metrics.KPI_RECORDS.inc()
+    out = Outbox(app)
+    async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
+        for event in events:
+            last_of[event.message.partition] = event
+            add(event, out)
+        for partition, event in last_of.items():
+            if partition in views:
+                with current_event(event):  # its changelog partition
+                    views[partition].flush()
+        await out.send()
+
+
+def add(event: faust.types.EventT, out: Outbox) -> None:
+    incident, partition = event.value, event.message.partition
+    aggregator = aggregator_of(partition)
+    outcome = aggregator.add(incident)
+    metrics.KPI_INCIDENTS.labels(outcome).inc()
+    lag.processed(event.message)
+    # Event time of this stage: the latest close seen in the partition. Windows are an
+    # hour long, so looking for complete ones once per minute of it is enough (advance
+    # reads every open window).
+    closed = datetime.fromisoformat(incident["closed_time"]).replace(second=0)
+    if partition in watermarks and closed <= watermarks[partition]:
+        return
+    watermarks[partition] = closed
+    for record in aggregator.advance(closed):
+        out.add(channels.kpi, record.kpi_id, record.as_dict())
+        metrics.KPI_RECORDS.inc()

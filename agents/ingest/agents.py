@@ -13,6 +13,7 @@ from datetime import datetime
 
 import faust
 
+from agents.batching import Outbox
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, SourceProgress
@@ -29,8 +30,11 @@ progress = SourceProgress(started_wall=time.time())
 SOURCE_TOPIC_NAMES = {settings.topic(spec.name) for spec in SOURCE_TOPICS.values()}
 
 
-async def process(source: str, message: faust.types.Message) -> None:
-    """Ingest one source message: it ends normalised or dead-lettered, never dropped."""
+def process(source: str, message: faust.types.Message, out: Outbox,
+            observed: list[tuple[str, float | None, float, int]]) -> None:
+    """Ingest one source message: it ends normalised or dead-lettered, never dropped. Its
+    outputs go to `out`, serialised; how far its partition has got goes to `observed`, to
+    be recorded once they are in the producer."""
     origin = Origin(
         topic=message.topic,
         partition=message.partition,
@@ -43,22 +47,21 @@ async def process(source: str, message: faust.types.Message) -> None:
     event_ts: float | None = None
     try:
         event = ingest(source, message.value, policy, origin)
-        await channels.normalised.send(key=event.area_key, value=event)
+        out.add(channels.normalised, event.area_key, event)
         for ghost in ghosts(event, policy):
-            await channels.normalised.send(key=ghost.area_key, value=ghost)
+            out.add(channels.normalised, ghost.area_key, ghost)
             metrics.GHOSTS.labels(source).inc()
         event_ts = datetime.fromisoformat(event.event_time).timestamp()
     except Rejected as rejected:
-        await _dead_letter(source, rejected, origin, message)
+        _dead_letter(source, rejected, origin, message, out)
         return
     except Exception as exc:  # a bug must not stop the feed: dead-letter and tell
         log.exception("ingest.%s: unexpected error", source, extra=_context(source, origin))
-        await _dead_letter(source, unexpected(exc), origin, message)
+        _dead_letter(source, unexpected(exc), origin, message, out)
         return
     finally:
-        # After the event's sends, so that no progress mark can overtake the event.
-        progress.observe(f"{origin.topic}:{origin.partition}", event_ts, time.time(),
-                         origin.offset)
+        observed.append((f"{origin.topic}:{origin.partition}", event_ts, time.time(),
+                         origin.offset))
         metrics.STAGE_SECONDS.labels(f"ingest.{source}").observe(time.perf_counter() - started)
     metrics.EVENTS_NORMALISED.labels(source, event.category).inc()
 
@@ -69,10 +72,10 @@ def _context(source: str, origin: Origin, **more: object) -> dict[str, object]:
             "offset": origin.offset, **more}
 
 
-async def _dead_letter(source: str, rejected: Rejected, origin: Origin,
-                       message: faust.types.Message) -> None:
+def _dead_letter(source: str, rejected: Rejected, origin: Origin,
+                 message: faust.types.Message, out: Outbox) -> None:
     record = dead_letter(rejected, f"ingest.{source}", origin, message.key, message.value)
-    await channels.dead_letters.send(key=message.key, value=record)
+    out.add(channels.dead_letters, message.key, record)
     metrics.EVENTS_DEAD_LETTERED.labels(source, rejected.reason).inc()
     log.info("ingest.%s: dead-lettered %s[%d]@%d: %s %s", source, origin.topic,
              origin.partition, origin.offset, rejected.reason, rejected.field or "",
@@ -83,9 +86,18 @@ def _ingest_agent(source: str) -> None:
     source_topic = topic(SOURCE_TOPICS[source], key_serializer="raw", value_serializer="raw")
 
     async def ingest_source(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await process(source, event.message)
-            lag.processed(event.message)
+        out = Outbox(app)
+        observed: list[tuple[str, float | None, float, int]] = []
+        async for events in stream.take_events(settings.batch_max,
+                                               within=settings.batch_within_s):
+            for event in events:
+                process(source, event.message, out, observed)
+                lag.processed(event.message)
+            await out.send()
+            # Only now, so that no progress mark can overtake the events it covers.
+            for origin, ts, wall, offset in observed:
+                progress.observe(origin, ts, wall, offset)
+            observed.clear()
 
     app.agent(source_topic, name=f"ingest.{source}")(ingest_source)
 
@@ -102,6 +114,8 @@ async def send_progress_marks() -> None:
     if not highwaters:
         return
     marks = progress.marks(highwaters, time.time())
+    out = Outbox(app)  # the events' path to the producer: a mark stays behind them
     for partition in range(partitions_of(NORMALISED, settings)):
         for mark in marks:
-            await channels.normalised.send(key=MARK_KEY, value=mark, partition=partition)
+            out.add(channels.normalised, MARK_KEY, mark, partition)
+    await out.send()

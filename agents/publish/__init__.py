@@ -1,0 +1,2 @@
+"""Publication to partners: audience policies, redaction, and the standard renderings
+(EIDO for incidents, CAP for hotspot and public alerts)."""

@@ -1,0 +1,51 @@
+"""Publish agent: every SA update, redacted once per audience, onto that audience's topic.
+
+Thin: the decisions are in agents/publish/redact.py. Keyed by the (possibly opaque) subject
+id, so one subject's updates stay in order on one partition of each audience topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+import orjson
+
+from agents.ingest.dead_letters import dead_letter, unexpected
+from agents.ingest.normalise import Origin
+from agents.publish.policy import Policies
+from agents.publish.redact import redact
+from streams import channels, lag, metrics
+from streams.app import app, settings
+
+log = logging.getLogger(__name__)
+
+policies = Policies.load(settings.audiences_file)
+
+
+async def publish_to_audiences(update: dict[str, Any]) -> None:
+    for policy in policies:
+        result = redact(update, policy, policies.sensitivity)
+        metrics.AUDIENCE_UPDATES.labels(policy.name, result.outcome).inc()
+        if result.payload is not None:
+            await channels.audiences[policy.name].send(
+                key=result.payload["subject_id"], value=result.payload)
+
+
+@app.agent(channels.sa_updates, name="publish")
+async def publish(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        if event.value is not None:
+            try:
+                await publish_to_audiences(event.value)
+            except Exception as exc:  # a bug must not stop partner feeds: dead-letter it
+                message = event.message
+                log.exception("publish: failed on %s[%d]@%d", message.topic, message.partition,
+                              message.offset)
+                metrics.AUDIENCE_UPDATES.labels("all", "processing_error").inc()
+                origin = Origin(message.topic, message.partition, message.offset,
+                                int(message.timestamp * 1000) if message.timestamp else None)
+                await channels.dead_letters.send(key=message.key, value=dead_letter(
+                    unexpected(exc), "publish", origin, message.key, orjson.dumps(event.value)))
+        lag.processed(event.message)
