@@ -14,7 +14,7 @@ from datetime import datetime
 import faust
 
 from agents.batching import Outbox
-from agents.ingest.dead_letters import dead_letter, unexpected
+from agents.ingest.dead_letters import dead_letter, dead_letter_key, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
@@ -75,7 +75,7 @@ def _context(source: str, origin: Origin, **more: object) -> dict[str, object]:
 def _dead_letter(source: str, rejected: Rejected, origin: Origin,
                  message: faust.types.Message, out: Outbox) -> None:
     record = dead_letter(rejected, f"ingest.{source}", origin, message.key, message.value)
-    out.add(channels.dead_letters, message.key, record)
+    out.add(channels.dead_letters, dead_letter_key(message.key), record)
     metrics.EVENTS_DEAD_LETTERED.labels(source, rejected.reason).inc()
     log.info("ingest.%s: dead-lettered %s[%d]@%d: %s %s", source, origin.topic,
              origin.partition, origin.offset, rejected.reason, rejected.field or "",

@@ -95,7 +95,7 @@ def _coerce(rule: FieldRule, value: Any) -> Any:
 def check(message: dict[str, Any], rules: tuple[FieldRule, ...], version: int) -> dict[str, Any]:
     """The message's known fields, typed; raises Rejected on the first violation."""
     declared = message.get("schema_version", version)
-    if declared != version:
+    if declared != version or isinstance(declared, bool):  # true == 1 in Python, not in JSON
         raise Rejected("unsupported_schema_version", "schema_version", f"got {declared!r}")
     clean: dict[str, Any] = {}
     for rule in rules:

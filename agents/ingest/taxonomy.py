@@ -85,7 +85,8 @@ class Taxonomy:
             mapped = self.agency_priorities.get(agency_id, {}).get(source_priority.upper())
             if mapped is not None:
                 return mapped
-            if source_priority.isdigit() and 1 <= int(source_priority) <= 5 \
+            # isdecimal, not isdigit: int() refuses digits like '²' that isdigit accepts.
+            if source_priority.isdecimal() and 1 <= int(source_priority) <= 5 \
                     and agency_id not in self.agency_priorities:
                 return int(source_priority)
         return fallback

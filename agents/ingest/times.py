@@ -15,7 +15,10 @@ def parse_time(field: str, text: str, zone: tzinfo) -> datetime:
         raise Rejected("invalid_time", field, f"not ISO-8601: {text[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 lies beyond datetime.max in UTC
+        raise Rejected("time_out_of_range", field, f"{text[:40]!r} is beyond the year range") from None
 
 
 def check_range(field: str, when: datetime, now: datetime, min_year: int, skew_s: float) -> None:
