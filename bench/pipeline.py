@@ -68,9 +68,18 @@ def _correlate_done(m: dict[str, float], n: int) -> bool:
     return m.get("rtcc_correlation_events_total", 0) >= m.get("rtcc_events_normalised_total", 0)
 
 
+def _publish_done(m: dict[str, float], n: int) -> bool:
+    """Every SA update redacted for every audience (one outcome each)."""
+    from streams.topics import AUDIENCES
+
+    return m.get("rtcc_audience_updates_total", 0) >= len(AUDIENCES) * m.get(
+        "rtcc_sa_updates_total", 0)
+
+
 STAGE_DONE: dict[str, Callable[[dict[str, float], int], bool]] = {
     "ingest": _ingest_done,
     "correlate": _correlate_done,
+    "publish": _publish_done,
 }
 
 
