@@ -6,6 +6,7 @@ import faust
 
 import schemas  # noqa: F401  (registers the orjson codec before any topic is built)
 from streams.config import Settings, load
+from streams.security import faust_credentials
 from streams.topics import TopicSpec, partitions_of
 
 
@@ -13,6 +14,8 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        # TLS and/or SASL from RTCC_KAFKA_SECURITY_PROTOCOL etc.; None for PLAINTEXT.
+        broker_credentials=faust_credentials(settings),
         store=settings.table_store,
         datadir=str(settings.data_dir),
         processing_guarantee=settings.processing_guarantee,

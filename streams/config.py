@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -42,13 +43,46 @@ class Setting:
 
     env: str
     doc: str
+    secret: bool = False  # never shown by `rtcc config` (child processes still get it)
 
 
-def _setting(env: str, default: T, parse: Callable[[str], T], doc: str) -> T:
+def _setting(env: str, default: T, parse: Callable[[str], T], doc: str,
+             secret: bool = False) -> T:
     return field(
         default_factory=lambda: _env(env, default, parse),
-        metadata={"setting": Setting(env, doc)},
+        metadata={"setting": Setting(env, doc, secret)},
     )
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    """A parser that accepts one of `choices`, in any case."""
+    def parse(raw: str) -> str:
+        if raw.upper() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw.upper()
+    return parse
+
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+
+
+def _without_password(url: str) -> str:
+    """A URL as it may be shown: its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with this password (and the user it names, if any), e.g. redis://:pw@host/0."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    user = quote(parts.username or "", safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{netloc}"))
 
 
 @dataclass(frozen=True)
@@ -59,6 +93,37 @@ class Settings:
         "Kafka bootstrap servers, host:port[,host:port].")
     redis_url: str = _setting(
         "RTCC_REDIS_URL", "redis://127.0.0.1:6379/0", str, "Redis URL for the serving layer.")
+
+    # --- security (README, "Security"): secrets come from the environment or files ------
+    kafka_security_protocol: str = _setting(
+        "RTCC_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", _one_of(*KAFKA_SECURITY_PROTOCOLS),
+        "How clients reach Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL "
+        "over TLS: production).")
+    kafka_sasl_mechanism: str = _setting(
+        "RTCC_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", _one_of(*KAFKA_SASL_MECHANISMS),
+        "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256, or PLAIN (only over SASL_SSL).")
+    kafka_username: str = _setting(
+        "RTCC_KAFKA_USERNAME", "", str, "SASL user name of this deployment.")
+    kafka_password: str = _setting(
+        "RTCC_KAFKA_PASSWORD", "", str,
+        "SASL password. Prefer RTCC_KAFKA_PASSWORD_FILE; never shown or logged.", secret=True)
+    kafka_password_file: str = _setting(
+        "RTCC_KAFKA_PASSWORD_FILE", "", str,
+        "File holding the SASL password (e.g. a mounted secret); wins over RTCC_KAFKA_PASSWORD.")
+    kafka_ca_file: str = _setting(
+        "RTCC_KAFKA_CA_FILE", "", str,
+        "PEM CA bundle that signs the brokers' TLS certificates (SSL, SASL_SSL); empty: the "
+        "system's trust store.")
+    kafka_cert_file: str = _setting(
+        "RTCC_KAFKA_CERT_FILE", "", str,
+        "PEM client certificate, for brokers that require mutual TLS (optional).")
+    kafka_key_file: str = _setting(
+        "RTCC_KAFKA_KEY_FILE", "", str,
+        "PEM private key of RTCC_KAFKA_CERT_FILE (unencrypted; protect it as a secret file).")
+    redis_password_file: str = _setting(
+        "RTCC_REDIS_PASSWORD_FILE", "", str,
+        "File holding the Redis password; it replaces any password in RTCC_REDIS_URL. TLS: a "
+        "rediss:// URL (with ?ssl_ca_certs=/path/ca.pem for a private CA).")
 
     # --- the worker ----------------------------------------------------------------------
     app_id: str = _setting(
@@ -198,6 +263,12 @@ class Settings:
         "RTCC_SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data", Path,
         "Folder of the public data sets used by `rtcc replay` and the tests.")
 
+    def __post_init__(self) -> None:
+        # The Redis password file goes into the URL that every Redis client is built from.
+        if self.redis_password_file:
+            password = read_secret("RTCC_REDIS_PASSWORD_FILE", self.redis_password_file)
+            object.__setattr__(self, "redis_url", with_password(self.redis_url, password))
+
     @property
     def redis_namespace(self) -> str:
         """Prefix of every Redis key: one deployment's keys never meet another's."""
@@ -220,9 +291,31 @@ class Settings:
         """(env var, doc, effective value) for every setting."""
         current = cls()
         return [
-            (f.metadata["setting"].env, f.metadata["setting"].doc, getattr(current, f.name))
+            (f.metadata["setting"].env, f.metadata["setting"].doc,
+             _shown(f.metadata["setting"], getattr(current, f.name)))
             for f in fields(cls)
         ]
+
+
+def _shown(setting: Setting, value: object) -> object:
+    """A setting's value as `rtcc config` may print it: secrets and URL passwords hidden."""
+    if setting.secret:
+        return "(set)" if value else ""
+    if isinstance(value, str) and "://" in value:
+        return _without_password(value)
+    return value
+
+
+def read_secret(env: str, path: str) -> str:
+    """A secret from a file (a mounted Kubernetes/Docker secret): its text, without the
+    final newline. An unreadable or empty file stops start-up, naming the variable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{env}={path!r}: cannot read: {exc.strerror}") from None
+    if not text:
+        raise ValueError(f"{env}={path!r}: the file is empty")
+    return text
 
 
 def load() -> Settings:

@@ -7,6 +7,8 @@
 #   deploy/local/infra.sh down     stop what this script started, nothing else
 #   deploy/local/infra.sh status   one line per service
 #   deploy/local/infra.sh env      `export RTCC_...` lines: eval "$(deploy/local/infra.sh env)"
+#   deploy/local/infra.sh sasl-up    a second, separate broker that requires SASL/SCRAM logins
+#   deploy/local/infra.sh sasl-down  stop it;  sasl-env: `export` lines to use it
 #
 # See deploy/local/README.md for the environment variables.
 set -euo pipefail
@@ -476,8 +478,134 @@ cmd_env() {
     return "$rc"
 }
 
+# ---------------------------------------------------------------------------------------
+# A second broker that requires SASL/SCRAM (sasl-up / sasl-down / sasl-env): for trying and
+# testing the app's credentials without touching the PLAINTEXT broker on 9092. Its own ports
+# and directory (RTCC_SASL_PORT, RTCC_SASL_CONTROLLER_PORT, RTCC_SASL_DIR); its client user is
+# RTCC_KAFKA_USERNAME (default rtcc) with the password of RTCC_KAFKA_PASSWORD_FILE or
+# RTCC_KAFKA_PASSWORD, else one made up. Passwords live only in that directory (mode 700),
+# never in the repository; the users are fixed when the directory is first formatted.
+# ---------------------------------------------------------------------------------------
+
+SASL_DIR="$(realpath -m "${RTCC_SASL_DIR:-$VAR_DIR/kafka-sasl}")"
+SASL_PORT="${RTCC_SASL_PORT:-9094}"
+SASL_CONTROLLER_PORT="${RTCC_SASL_CONTROLLER_PORT:-9095}"
+SASL_CONFIG="$SASL_DIR/server.properties"
+SASL_DATA="$SASL_DIR/data"
+SASL_LOG="$SASL_DIR/kafka.log"
+SASL_PID="$SASL_DIR/kafka.pid"
+SASL_CLIENT_PASSWORD="$SASL_DIR/client.password"
+SASL_USER="${RTCC_KAFKA_USERNAME:-rtcc}"
+SASL_BROKER_USER="rtcc-broker" # the broker's own login (inter-broker listener)
+
+sasl_ours() { ours "$SASL_PID" "$SASL_CONFIG"; }
+
+made_up_password() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
+
+# The client password into $SASL_CLIENT_PASSWORD (owner-only): from the file or variable the
+# app reads, else made up once. Kept to the characters the SCRAM user syntax takes unquoted.
+sasl_client_password() {
+    local password
+    if [ -n "${RTCC_KAFKA_PASSWORD_FILE:-}" ]; then
+        password="$(cat "$RTCC_KAFKA_PASSWORD_FILE")" || die "kafka-sasl: cannot read RTCC_KAFKA_PASSWORD_FILE"
+    elif [ -n "${RTCC_KAFKA_PASSWORD:-}" ]; then
+        password="$RTCC_KAFKA_PASSWORD"
+    else
+        password="$(made_up_password)"
+    fi
+    [[ "$password" =~ ^[A-Za-z0-9._~-]+$ ]] ||
+        die "kafka-sasl: use a password of letters, digits and . _ ~ - for the local SASL broker"
+    [[ "$SASL_USER" =~ ^[A-Za-z0-9._~-]+$ ]] ||
+        die "kafka-sasl: use a user name of letters, digits and . _ ~ -"
+    (umask 077 && printf '%s' "$password" >"$SASL_CLIENT_PASSWORD")
+}
+
+sasl_up() {
+    local pid
+    if pid="$(sasl_ours)"; then
+        say "kafka-sasl: already running at 127.0.0.1:$SASL_PORT (pid $pid); log: $SASL_LOG"
+        return
+    fi
+    check_java
+    local port
+    for port in "$SASL_PORT" "$SASL_CONTROLLER_PORT"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            die "kafka-sasl: port $port on 127.0.0.1 is taken (set RTCC_SASL_PORT / RTCC_SASL_CONTROLLER_PORT)"
+        fi
+    done
+    mkdir -p "$SASL_DIR" && chmod 700 "$SASL_DIR"
+    mkdir -p "$LOG_DIR" # kafka_classpath logs Maven there
+    local cp
+    cp="$(kafka_classpath)"
+    local log_opts=(-Dlog4j2.configurationFile="$HERE/log4j2.properties" -Drtcc.kafka.log.file="$SASL_LOG")
+    if [ ! -f "$SASL_DATA/meta.properties" ]; then
+        local broker_password cluster_id client_password
+        sasl_client_password
+        broker_password="$(made_up_password)"
+        client_password="$(cat "$SASL_CLIENT_PASSWORD")"
+        (umask 077 && sed -e "s|@PORT@|$SASL_PORT|g" -e "s|@CONTROLLER_PORT@|$SASL_CONTROLLER_PORT|g" \
+            -e "s|@DATA_DIR@|$(printf '%s' "$SASL_DATA" | sed -e 's/[\\&|]/\\&/g')|" \
+            -e "s|@BROKER_USER@|$SASL_BROKER_USER|" -e "s|@BROKER_PASSWORD@|$broker_password|" \
+            "$HERE/server-sasl.properties" >"$SASL_CONFIG")
+        cluster_id="$(java "${log_opts[@]}" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$SASL_LOG" | tail -n 1)"
+        [ -n "$cluster_id" ] || die "kafka-sasl: StorageTool random-uuid failed; log: $SASL_LOG"
+        say "kafka-sasl: formatting $SASL_DATA with SCRAM users $SASL_BROKER_USER and $SASL_USER"
+        # Kafka 4 (KRaft) keeps SCRAM users in the metadata log: they are added at format time.
+        java "${log_opts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$SASL_CONFIG" \
+            --add-scram "SCRAM-SHA-512=[name=$SASL_BROKER_USER,password=$broker_password]" \
+            --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$client_password]" \
+            --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$client_password]" \
+            >>"$SASL_LOG" 2>&1 || { tail -n 30 "$SASL_LOG" >&2; die "kafka-sasl: storage format failed; log: $SASL_LOG"; }
+    fi
+    [ -s "$SASL_CLIENT_PASSWORD" ] || die "kafka-sasl: $SASL_DIR is formatted but has no client.password: rm -rf it"
+    local lines
+    lines="$(wc -l <"$SASL_LOG" 2>/dev/null || echo 0)"
+    say "kafka-sasl: starting at 127.0.0.1:$SASL_PORT (SASL_PLAINTEXT, SCRAM); log: $SASL_LOG"
+    nohup java -Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true "${log_opts[@]}" \
+        -cp "$cp" kafka.Kafka "$SASL_CONFIG" >>"$SASL_LOG" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$SASL_PID"
+    # Ready when this run's log says so (a Metadata probe would need a SASL login).
+    local start=$SECONDS
+    until tail -n +"$((lines + 1))" "$SASL_LOG" | grep -q "Kafka Server started"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$SASL_LOG" >&2
+            rm -f "$SASL_PID"
+            die "kafka-sasl: the broker exited during startup; log: $SASL_LOG"
+        fi
+        if [ $((SECONDS - start)) -ge "$KAFKA_START_TIMEOUT" ]; then
+            tail -n 30 "$SASL_LOG" >&2
+            stop_pid kafka-sasl "$pid" "$SASL_PID"
+            die "kafka-sasl: not ready after ${KAFKA_START_TIMEOUT}s; log: $SASL_LOG"
+        fi
+        sleep 0.5
+    done
+    say "kafka-sasl: ready at 127.0.0.1:$SASL_PORT after $((SECONDS - start))s (pid $pid); for the app: eval \"\$($0 sasl-env)\""
+}
+
+sasl_down() {
+    local pid
+    if pid="$(sasl_ours)"; then
+        say "kafka-sasl: stopping pid $pid"
+        stop_pid kafka-sasl "$pid" "$SASL_PID"
+        say "kafka-sasl: stopped"
+    else
+        say "kafka-sasl: not running"
+    fi
+}
+
+sasl_env() {
+    [ -s "$SASL_CLIENT_PASSWORD" ] || die "kafka-sasl: not set up (run: $0 sasl-up)"
+    printf 'export RTCC_KAFKA_BOOTSTRAP=%q\n' "127.0.0.1:$SASL_PORT"
+    printf 'export RTCC_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT\n'
+    printf 'export RTCC_KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n'
+    printf 'export RTCC_KAFKA_USERNAME=%q\n' "$SASL_USER"
+    printf 'export RTCC_KAFKA_PASSWORD_FILE=%q\n' "$SASL_CLIENT_PASSWORD"
+    printf 'unset RTCC_KAFKA_PASSWORD\n'
+}
+
 usage() { # usage EXIT_CODE
-    sed -n '2,11s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,13s/^# \{0,1\}//p' "$0" >&2
     exit "$1"
 }
 
@@ -486,6 +614,9 @@ case "${1:-}" in
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    sasl-up) sasl_up ;;
+    sasl-down) sasl_down ;;
+    sasl-env) sasl_env ;;
     -h | --help | help) usage 0 ;;
     *) usage 2 ;;
 esac
