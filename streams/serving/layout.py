@@ -19,7 +19,8 @@ from typing import Any, Mapping
 import orjson
 
 # Update kinds after which a subject is no longer on the live picture.
-ENDING_KINDS = ("closed", "merged", "withdrawn", "hotspot_closed", "cluster_closed")
+# ("merged" is also the kind of the surviving incident's update: only `merged_into` ends one.)
+ENDING_KINDS = ("closed", "withdrawn", "hotspot_closed", "cluster_closed")
 ENDING_STATUSES = ("closed", "cancelled", "cleared")
 
 

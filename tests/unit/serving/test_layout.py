@@ -30,6 +30,8 @@ def test_an_unlocated_subject_has_no_geo_entry():
 def test_ending_updates_remove_the_subject():
     assert plan(1, payload(kind="closed", status="closed")).action == "remove"
     assert plan(1, payload(kind="merged", merged_into="cad:MPD:0")).action == "remove"
+    # the survivor of a merge is published with kind "merged" too, and stays
+    assert plan(1, payload(kind="merged", merged_into=None, calls=2)).action == "upsert"
     assert plan(1, payload(kind="updated", status="cleared")).action == "remove"
     withdrawn = dict(payload(), kind="withdrawn", state=None)
     assert plan(1, withdrawn).action == "remove"
