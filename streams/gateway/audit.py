@@ -15,7 +15,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.partner import AuditRecord
-from streams import metrics
+from streams import metrics, security
 from streams.config import Settings
 from streams.gateway.registry import now_iso
 from streams.topics import AUDIT
@@ -31,7 +31,8 @@ class AuditLog:
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                         acks="all", linger_ms=5, request_timeout_ms=10_000)
+                                         acks="all", linger_ms=5, request_timeout_ms=10_000,
+                                         **security.client_options(self.settings))
         await self.producer.start()
 
     async def stop(self) -> None:

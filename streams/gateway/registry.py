@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 
+from streams import security
 from streams.config import Settings
 from streams.topics import AUDIT, PARTNERS
 
@@ -33,7 +34,8 @@ def now_iso(ms: bool = False) -> str:
 # --- the CLI side (kafka-python, synchronous) ---------------------------------------------
 
 def _producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all")
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all",
+                         **security.client_options(settings))
 
 
 def write(settings: Settings, partner: dict[str, Any], audit: dict[str, Any]) -> None:
@@ -52,7 +54,8 @@ def read_all(settings: Settings, timeout_s: float = 30.0) -> dict[str, dict[str,
     """Every partner's latest record, read from the start to the end of the topic."""
     topic = settings.topic(PARTNERS.name)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             group_id=None, enable_auto_commit=False)
+                             group_id=None, enable_auto_commit=False,
+                             **security.client_options(settings))
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -100,7 +103,8 @@ class PartnerDirectory:
 
     async def run(self) -> None:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                          group_id=None, enable_auto_commit=False)
+                                          group_id=None, enable_auto_commit=False,
+                                          **security.client_options(self.settings))
         await self._consumer.start()
         try:
             partitions = None

@@ -270,8 +270,11 @@ def _resume_id(request: web.Request) -> str | None:
     return raw
 
 
-async def stream(request: web.Request) -> web.StreamResponse:
-    partner = await authenticate(request, "/v1/stream")
+async def _serve_sse(request: web.Request, endpoint: str,
+                     render: Callable[[dict[str, Any]], bytes | None],
+                     subjects: tuple[str, ...] = SUBJECT_KINDS) -> web.StreamResponse:
+    """An SSE connection of one partner: resume, scope, rate limit, heartbeats, audit."""
+    partner = await authenticate(request, endpoint)
     resume_from = _resume_id(request)
     audience = partner["audience"]
     settings, audit = request.app[SETTINGS], request.app[AUDIT]
@@ -283,8 +286,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
     async def send(entry: Entry) -> None:
         entry_id, payload, _place = entry
-        await response.write(b"id: " + entry_id.encode() + b"\nevent: update\ndata: "
-                             + orjson.dumps(payload) + b"\n\n")
+        if payload["subject_kind"] not in subjects:
+            return
+        try:
+            body = render(payload)
+        except Exception:  # noqa: BLE001 (one unrenderable update must not end the stream)
+            log.exception("gateway: cannot render %s for %s", payload.get("update_id"), endpoint)
+            return
+        if body is None:
+            return
+        data = b"".join(b"data: " + line + b"\n" for line in body.split(b"\n"))
+        await response.write(b"id: " + entry_id.encode() + b"\nevent: update\n" + data + b"\n")
 
     async def reset() -> None:
         await response.write(b"event: reset\ndata: {\"reason\": \"resume point trimmed: "
@@ -295,8 +307,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
     delivery = Delivery(request.app[HUBS][audience], partner, "sse", send)
     metrics.GATEWAY_CONNECTIONS.labels(audience, "sse").inc()
-    metrics.GATEWAY_REQUESTS.labels("/v1/stream", "200").inc()
-    await audit.record("connect", "/v1/stream", "ok", partner=partner, client=request.remote,
+    metrics.GATEWAY_REQUESTS.labels(endpoint, "200").inc()
+    await audit.record("connect", endpoint, "ok", partner=partner, client=request.remote,
                        detail=f"resume from {resume_from}" if resume_from else None)
     try:
         await delivery.run(resume_from, reset, heartbeat, settings.gateway_heartbeat_s)
@@ -304,9 +316,32 @@ async def stream(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         metrics.GATEWAY_CONNECTIONS.labels(audience, "sse").dec()
-        await audit.record("disconnect", "/v1/stream", "ok", partner=partner,
-                           client=request.remote)
+        await audit.record("disconnect", endpoint, "ok", partner=partner, client=request.remote)
     return response
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Every update in the partner's scope, as JSON (schemas/json/audience-update)."""
+    return await _serve_sse(request, "/v1/stream", orjson.dumps)
+
+
+async def cap_stream(request: web.Request) -> web.StreamResponse:
+    """Hotspots and clusters in the partner's scope as CAP 1.2 alerts: Alert, Update, and
+    Cancel, each referencing the earlier alerts of its thread sent on this connection."""
+    from agents.publish.cap import alert_reference, hotspot_to_cap
+
+    sender = request.app[SETTINGS].cap_sender
+    sent: dict[str, list[tuple[str, str]]] = {}
+
+    def render(payload: dict[str, Any]) -> bytes | None:
+        if payload.get("state") is None and payload["kind"] != "withdrawn":
+            return None
+        history = sent.setdefault(payload["subject_id"], [])
+        xml = hotspot_to_cap(payload, sender, previous=list(history) or None)
+        history.append(alert_reference(payload))
+        return xml.encode()
+
+    return await _serve_sse(request, "/v1/cap", render, subjects=("hotspot", "cluster"))
 
 
 async def areas(request: web.Request) -> web.Response:
@@ -338,6 +373,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/v1/snapshot", snapshot)
     app.router.add_get("/v1/stream", stream)
+    app.router.add_get("/v1/cap", cap_stream)
     app.router.add_get("/v1/eido", eido_socket)
     app.router.add_get("/v1/areas", areas)
     app.router.add_get("/", dashboard)

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
-from streams import metrics
+from streams import metrics, security
 from streams.config import Settings
 from streams.serving.layout import Keys, plan
 from streams.topics import audience_topic
@@ -104,6 +104,7 @@ class AudienceSink:
     async def run(self) -> None:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+            **security.client_options(self.settings),
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024)
         await self.consumer.start()

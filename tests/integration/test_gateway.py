@@ -23,6 +23,10 @@ from streams.gateway.server import DIRECTORY, create_app
 from streams.serving.layout import Keys
 from streams.serving.sink import AudienceSink
 from tests.integration.conftest import drain
+from tests.unit.publish.test_cap import assert_valid as cap_valid
+from tests.unit.publish.test_cap import escalating, may_20, xsd  # noqa: F401 (fixtures)
+from tests.unit.publish.test_cap import references as cap_references
+from tests.unit.publish.test_cap import text as cap_text
 from tests.unit.publish.test_eido import assert_valid, validator  # noqa: F401 (fixture)
 
 MKE = (43.05, -87.95)
@@ -285,3 +289,58 @@ async def test_eido_websocket_subscribe_event_acknowledge(gateway, validator):  
     done = orjson.loads((await ws.receive()).data)["unsubscribeResponse"]
     assert done["statusCode"] == 200
     await ws.close()
+
+
+async def test_cap_stream_carries_a_hotspots_alert_update_cancel_thread(gateway, xsd, escalating):  # noqa: F811
+    from agents.publish.policy import Policies
+    from agents.publish.redact import redact
+    from streams.config import DEFAULTS_DIR
+
+    policies = Policies.load(DEFAULTS_DIR / "audiences.yaml")
+    s, feed, keys = gateway["session"], gateway["feed"], gateway["keys"]
+    thread = [redact(u, policies["community"], policies.sensitivity).payload for u in escalating]
+    assert [u["kind"] for u in thread] == ["hotspot_opened", "hotspot_escalated", "hotspot_closed"]
+    key = add(gateway["settings"], "public-alerts", "community")[1]
+    await wait_registry(gateway["app"], "public-alerts")
+    response = await s.get("/v1/cap", headers=auth(key))
+    assert response.status == 200
+    alerts: list[str] = []
+
+    async def read() -> None:
+        event, data = None, []
+        async for raw in response.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and data:
+                alerts.append("\n".join(data))
+                data = []
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.5)
+    for payload in thread:
+        feed.send(payload)
+    feed.send(update(99, "community", "cad:MPD:99"))  # incidents never travel as CAP
+    feed.flush()
+    for _ in range(200):
+        if len(alerts) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    reader.cancel()
+    response.close()
+    assert cap_valid(xsd, alerts) == 3
+    assert [cap_text(a, "cap:msgType") for a in alerts] == ["Alert", "Update", "Cancel"]
+    first_id = cap_text(alerts[0], "cap:identifier")
+    assert [r[1] for r in cap_references(alerts[1])] == [first_id]
+    assert [r[1] for r in cap_references(alerts[2])] == [
+        first_id, cap_text(alerts[1], "cap:identifier")]
+    assert cap_references(alerts[2])[1][2] == cap_text(alerts[1], "cap:sent")
+
+
+async def wait_registry(app, partner_id: str) -> None:
+    for _ in range(300):
+        if app[DIRECTORY].get(partner_id):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{partner_id} never reached the gateway's registry")
