@@ -234,10 +234,16 @@ class Delivery:
         metrics.GATEWAY_DELIVERY_SECONDS.labels(self.protocol).observe(
             max(0.0, time.time() - ms / 1000.0))
 
+    def start(self) -> None:
+        """Register with the hub now: every entry after this moment will be delivered."""
+        self._registration = self.hub.subscribe()
+
     async def run(self, resume_from: str | None, on_reset: Callable[[], Awaitable[None]],
                   heartbeat: Callable[[], Awaitable[None]], heartbeat_s: float) -> None:
-        """Deliver from `resume_from` (exclusive) or from now, until the connection ends."""
-        sub, upto = self.hub.subscribe()
+        """Deliver from `resume_from` (exclusive) or from registration, until the end."""
+        if getattr(self, "_registration", None) is None:
+            self.start()
+        sub, upto = self._registration
         try:
             if resume_from:
                 backlog, gap = await self.hub.backlog(resume_from, upto)

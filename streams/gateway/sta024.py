@@ -124,6 +124,7 @@ async def _subscribe(request: web.Request, ws: web.WebSocketResponse, partner: d
     delivery = Delivery(request.app[HUBS][partner["audience"]], partner, "websocket", send,
                         min_interval_s=requested_rate, incident_only=True)
     granted = delivery.coalescer.min_interval_s
+    delivery.start()  # before the answer: the subscriber may act on it at once
     await ws.send_bytes(orjson.dumps({"subscribeResponse": {
         "requestId": request_id, "subscriptionId": subscription_id, **_status(200, "OK"),
         **({"maxRate": granted} if granted else {})}}))
