@@ -1,6 +1,9 @@
 """`rtcc demo` (what `make run` starts): a worker, replays of the four sample data sets, and
 a live view of what the pipeline does with them. Ctrl-C stops everything it started.
 
+It also starts the partner gateway and registers a demo operator partner, and prints the
+dashboard's address with its key.
+
 The view is a rate-limited tail of the SA updates (the operators' live picture) and, every
 few seconds, a summary of counts read from the worker's own /metrics page, so what is shown
 is what the worker measured, not what the demo assumes.
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.config import Settings, load
-from streams.processes import scrape_metrics, start_worker, stop
+from streams.processes import scrape_metrics, start_gateway, start_worker, stop
 from agents.ingest.progress import is_mark
 from streams.tail import messages, render
 
@@ -93,6 +96,20 @@ def _live_view(settings: Settings, stop: threading.Event) -> None:
         print(f"   {render(doc)}", flush=True)
 
 
+def _register_demo_partners(settings: Settings) -> None:
+    """A fresh key for the demo's operator dashboard and a community partner, each run."""
+    from streams.gateway.partners_admin import add
+
+    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    _record, operator_key = add(settings, "demo-operator", "operator", name="Demo RTCC floor")
+    _record, community_key = add(settings, "demo-community", "community",
+                                 name="Demo neighbourhood watch")
+    print(f"demo: operator dashboard  {base}/dashboard#key={operator_key}")
+    print(f"demo: community view      {base}/dashboard#key={community_key}")
+    print(f"demo: SSE, for example    curl -N -H 'Authorization: Bearer {community_key}' "
+          f"{base}/v1/stream")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -117,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         if not _wait_for_worker(settings, worker, worker_log):
             return 1
         print(f"demo: worker up; metrics at http://127.0.0.1:{settings.web_port}/metrics")
+        children.append(start_gateway(settings, log_dir / "gateway.log"))
+        _register_demo_partners(settings)
         # Every data set starts at one common moment, 30 days ago, and plays at one speed,
         # so the four feeds move through event time together as live feeds would.
         start = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
