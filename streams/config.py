@@ -137,6 +137,10 @@ class Settings:
         "Interface of the worker's HTTP server (0.0.0.0 in containers).")
     web_port: int = _setting(
         "RTCC_WEB_PORT", 6066, int, "HTTP port of the worker (metrics, health).")
+    metrics_enabled: bool = _setting(
+        "RTCC_METRICS_ENABLED", True, _bool,
+        "false: every rtcc_* metric is a no-op and /metrics shows none (only to measure "
+        "their cost: alerts and dashboards need them).")
     processing_guarantee: str = _setting(
         "RTCC_PROCESSING_GUARANTEE", "at_least_once", str,
         "Faust processing guarantee: at_least_once or exactly_once.")

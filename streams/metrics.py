@@ -1,11 +1,79 @@
-"""Prometheus metrics of the pipeline. Labels are bounded sets: never ids or keys."""
+"""Prometheus metrics of the pipeline. Labels are bounded sets: never ids or keys.
+
+RTCC_METRICS_ENABLED=false swaps every metric below for a no-op of the same name, type and
+labels (the call sites do not change): only to measure what the metrics cost
+(bench/metrics_overhead.py). Read once, at import.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from typing import Any
+
+import prometheus_client
+from prometheus_client import disable_created_metrics
+
+from streams.config import Settings
 
 # The *_created series double the exposition for no use on dashboards or alerts.
 disable_created_metrics()
+
+
+def _enabled() -> bool:
+    """RTCC_METRICS_ENABLED, parsed as Settings does, without loading every setting."""
+    return bool(Settings.__dataclass_fields__["metrics_enabled"].default_factory())  # type: ignore[misc]
+
+
+ENABLED = _enabled()
+
+
+class _NoOpMetric:
+    """A metric that records nothing and is not registered: labels() returns itself."""
+
+    _type = "untyped"
+
+    def __init__(self, name: str, documentation: str, labelnames: Any = (),
+                 **kwargs: Any) -> None:
+        if self._type == "counter" and name.endswith("_total"):
+            name = name[:-len("_total")]  # as prometheus_client keeps a counter's name
+        self._name, self._documentation = name, documentation
+        self._labelnames = tuple(labelnames)
+
+    def labels(self, *values: Any, **kwvalues: Any) -> _NoOpMetric:
+        return self
+
+    def remove(self, *values: Any) -> None:
+        pass
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+class _NoOpCounter(_NoOpMetric):
+    _type = "counter"
+
+
+class _NoOpGauge(_NoOpMetric):
+    _type = "gauge"
+
+
+class _NoOpHistogram(_NoOpMetric):
+    _type = "histogram"
+
+
+if ENABLED:
+    Counter, Gauge, Histogram = (
+        prometheus_client.Counter, prometheus_client.Gauge, prometheus_client.Histogram)
+else:
+    Counter, Gauge, Histogram = _NoOpCounter, _NoOpGauge, _NoOpHistogram  # type: ignore[misc]
 
 EVENTS_IN = Counter(
     "rtcc_events_in_total", "Messages read from a source topic.", ["source"])

@@ -20,32 +20,24 @@ CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 RUNBOOK = PROMETHEUS_DIR / "RUNBOOK.md"
 RUNBOOK_URL = "https://github.com/rtcc-streams/rtcc-streams/blob/main/deploy/prometheus/RUNBOOK.md"
 
-# Every rtcc_ metric the worker exposes (or will: the partner stage's Redis and audit
-# metrics). An alert on a name outside this list would silently never fire.
-WORKER_METRICS = {
-    "rtcc_events_in_total",
-    "rtcc_events_normalised_total",
-    "rtcc_events_dead_lettered_total",
-    "rtcc_events_ghosted_total",
-    "rtcc_stage_seconds",
-    "rtcc_end_to_end_seconds",
-    "rtcc_source_last_event_timestamp_seconds",
-    "rtcc_consumer_lag_messages",
-    "rtcc_sa_updates_total",
-    "rtcc_correlation_events_total",
-    "rtcc_merges_total",
-    "rtcc_links_total",
-    "rtcc_events_late_total",
-    "rtcc_correlation_buffered_events",
-    "rtcc_table_keys",
-    "rtcc_hotspots_open",
-    "rtcc_kpi_records_total",
-    # partner stage, not emitted yet
-    "rtcc_redis_write_errors_total",
-    "rtcc_redis_backlog_updates",
-    "rtcc_audit_write_failures_total",
-}
-HISTOGRAMS = {"rtcc_stage_seconds", "rtcc_end_to_end_seconds"}
+
+
+def exposed_metrics() -> dict[str, str]:
+    """{exposed name: type} of every metric of streams/metrics.py (worker and gateway):
+    counters with their _total. An alert or panel on any other name would never fire."""
+    from streams import metrics
+
+    found = {}
+    for value in vars(metrics).values():
+        if hasattr(value, "_name") and getattr(value, "_type", None) in (
+                "counter", "gauge", "histogram"):
+            name = value._name + ("_total" if value._type == "counter" else "")
+            found[name] = value._type
+    return found
+
+
+WORKER_METRICS = set(exposed_metrics())
+HISTOGRAMS = {name for name, kind in exposed_metrics().items() if kind == "histogram"}
 SEVERITIES = {"critical", "warning"}
 
 
@@ -108,12 +100,27 @@ def test_promtool_check_config(config):
     assert "1 rule files found" in result.stdout + result.stderr
 
 
-def test_prometheus_config_scrapes_the_worker():
+def test_prometheus_config_scrapes_the_worker_and_the_gateway():
+    from streams.config import Settings
+
+    defaults = Settings()
     config = yaml.safe_load(CONFIG.read_text())
     assert config["rule_files"] == ["alerts.yml"]
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "rtcc-worker"]
     assert job["scrape_interval"] == "5s"
     assert job["static_configs"][0]["targets"] == ["127.0.0.1:6066"]
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "rtcc-gateway"]
+    assert job["static_configs"][0]["targets"] == [f"127.0.0.1:{defaults.gateway_port}"]
+    docker = yaml.safe_load((PROMETHEUS_DIR / "prometheus.docker.yml").read_text())
+    (job,) = [j for j in docker["scrape_configs"] if j["job_name"] == "rtcc-gateway"]
+    assert job["static_configs"][0]["targets"] == ["gateway:8080"]
+
+
+def test_alerts_select_the_scrape_jobs_that_exist(rules):
+    jobs = {j["job_name"] for j in yaml.safe_load(CONFIG.read_text())["scrape_configs"]}
+    for rule in rules:
+        for job in re.findall(r'job="([^"]+)"', rule["expr"]):
+            assert job in jobs, f"{rule['alert']}: no scrape job {job}"
 
 
 # ------------------------------------------------------------------------------ the rules
@@ -122,8 +129,8 @@ def test_prometheus_config_scrapes_the_worker():
 def test_the_expected_alerts_exist(rules):
     assert {rule["alert"] for rule in rules} == {
         "RtccSourceFeedSilent", "RtccConsumerLagGrowing", "RtccDeadLetterRateHigh",
-        "RtccEndToEndLatencyHigh", "RtccWorkerDown", "RtccRedisBacklog",
-        "RtccRedisWriteErrors", "RtccAuditWriteFailures",
+        "RtccEndToEndLatencyHigh", "RtccWorkerDown", "RtccRedisBacklogGrowing",
+        "RtccRedisWriteErrors", "RtccGatewayDown", "RtccAuditWriteFailures",
     }
 
 

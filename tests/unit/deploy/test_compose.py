@@ -35,13 +35,13 @@ def _env(service: dict) -> dict[str, str]:
 
 
 def test_stack_has_the_services(compose):
-    assert {"kafka", "redis", "topics", "worker"} <= set(compose["services"])
+    assert {"kafka", "redis", "topics", "worker", "gateway"} <= set(compose["services"])
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:4.")
 
 
 def test_environment_names_are_settings_of_the_app(compose):
     known = {env for env, _, _ in Settings.documented()}
-    for name in ("topics", "worker"):
+    for name in ("topics", "worker", "gateway"):
         env = _env(compose["services"][name])
         unknown = {k for k in env if k.startswith("RTCC_")} - known
         assert not unknown, f"{name} sets variables the app does not read: {unknown}"
@@ -89,3 +89,21 @@ def test_prometheus_and_grafana_are_provisioned(compose):
     docker_config = yaml.safe_load((REPO_ROOT / "deploy/prometheus/prometheus.docker.yml").read_text())
     targets = docker_config["scrape_configs"][0]["static_configs"][0]["targets"]
     assert targets == [f"worker:{_env(services['worker'])['RTCC_WEB_PORT']}"]
+
+
+def test_gateway_service(compose, monkeypatch):
+    """`rtcc gateway` in its own container, on all interfaces, scraped by Prometheus."""
+    services = compose["services"]
+    gateway = services["gateway"]
+    assert gateway["command"] == ["rtcc", "gateway"]
+    env = _env(gateway)
+    assert env["RTCC_GATEWAY_HOST"] == "0.0.0.0"
+    assert env["RTCC_KAFKA_BOOTSTRAP"] == _env(services["worker"])["RTCC_KAFKA_BOOTSTRAP"]
+    port = int(env["RTCC_GATEWAY_PORT"])
+    assert port == 8080 and port in {_container_port(p) for p in gateway.get("ports", [])}
+    monkeypatch.delenv("RTCC_GATEWAY_PORT", raising=False)
+    assert load().gateway_port == port  # the same port as a gateway outside Docker
+    assert gateway["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    docker_config = yaml.safe_load((REPO_ROOT / "deploy/prometheus/prometheus.docker.yml").read_text())
+    (job,) = [j for j in docker_config["scrape_configs"] if j["job_name"] == "rtcc-gateway"]
+    assert job["static_configs"][0]["targets"] == [f"gateway:{port}"]
