@@ -28,7 +28,12 @@ def test_every_panel_queries_known_series():
     for needed in ("rtcc_events_in_total", "rtcc_end_to_end_seconds_bucket",
                    "rtcc_consumer_lag_messages", "rtcc_events_dead_lettered_total",
                    "rtcc_source_last_event_timestamp_seconds", "rtcc_hotspots_open",
-                   "rtcc_merges_total"):
+                   "rtcc_merges_total",
+                   # partners: audiences, serving, gateway, audit
+                   "rtcc_audience_updates_total", "rtcc_redis_backlog_messages",
+                   "rtcc_redis_write_errors_total", "rtcc_gateway_connections",
+                   "rtcc_gateway_delivery_seconds_bucket", "rtcc_gateway_requests_total",
+                   "rtcc_audit_write_failures_total"):
         assert needed in used, needed
 
 
