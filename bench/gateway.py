@@ -57,8 +57,10 @@ async def _clients(url: str, key: str, n: int, seconds: float, ready: Any) -> li
                 if i == n - 1:
                     ready.set()
                 async for raw in response.content:
-                    if raw.startswith(b"data: "):
-                        received[i].append((orjson.loads(raw[6:])["update_id"], time.time()))
+                    if raw.startswith(b"data: "):  # the id without parsing: clients are cheap
+                        start = raw.find(b'"update_id":"') + 13
+                        received[i].append((raw[start:raw.find(b'"', start)].decode(),
+                                            time.time()))
 
         tasks = [asyncio.create_task(one(i)) for i in range(n)]
         await asyncio.sleep(seconds)

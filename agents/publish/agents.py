@@ -12,6 +12,7 @@ from typing import Any
 import faust
 import orjson
 
+from agents.batching import Outbox
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.normalise import Origin
 from agents.publish.policy import Policies
@@ -24,28 +25,34 @@ log = logging.getLogger(__name__)
 policies = Policies.load(settings.audiences_file)
 
 
-async def publish_to_audiences(update: dict[str, Any]) -> None:
+def publish_to_audiences(update: dict[str, Any], out: Outbox) -> None:
     for policy in policies:
         result = redact(update, policy, policies.sensitivity)
         metrics.AUDIENCE_UPDATES.labels(policy.name, result.outcome).inc()
         if result.payload is not None:
-            await channels.audiences[policy.name].send(
-                key=result.payload["subject_id"], value=result.payload)
+            out.add(channels.audiences[policy.name], result.payload["subject_id"],
+                    result.payload)
 
 
 @app.agent(channels.sa_updates, name="publish")
 async def publish(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        if event.value is not None:
-            try:
-                await publish_to_audiences(event.value)
-            except Exception as exc:  # a bug must not stop partner feeds: dead-letter it
-                message = event.message
-                log.exception("publish: failed on %s[%d]@%d", message.topic, message.partition,
-                              message.offset)
-                metrics.AUDIENCE_UPDATES.labels("all", "processing_error").inc()
-                origin = Origin(message.topic, message.partition, message.offset,
-                                int(message.timestamp * 1000) if message.timestamp else None)
-                await channels.dead_letters.send(key=message.key, value=dead_letter(
-                    unexpected(exc), "publish", origin, message.key, orjson.dumps(event.value)))
-        lag.processed(event.message)
+    # In batches, like the other stages (agents/batching.py): the outputs of a batch go to
+    # the producer in order before Faust acknowledges its events.
+    out = Outbox(app)
+    async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        for event in events:
+            if event.value is not None:
+                try:
+                    publish_to_audiences(event.value, out)
+                except Exception as exc:  # a bug must not stop partner feeds: dead-letter it
+                    message = event.message
+                    log.exception("publish: failed on %s[%d]@%d", message.topic,
+                                  message.partition, message.offset)
+                    metrics.AUDIENCE_UPDATES.labels("all", "processing_error").inc()
+                    origin = Origin(message.topic, message.partition, message.offset,
+                                    int(message.timestamp * 1000) if message.timestamp else None)
+                    out.add(channels.dead_letters, message.key, dead_letter(
+                        unexpected(exc), "publish", origin, message.key,
+                        orjson.dumps(event.value)))
+            lag.processed(event.message)
+        await out.send()

@@ -22,8 +22,9 @@ from streams.serving.layout import Keys, is_ending
 
 log = logging.getLogger(__name__)
 
-# (stream id, payload, the place to judge the partner's scope by)
-Entry = tuple[str, dict[str, Any], dict[str, Any] | None]
+# (stream id, payload, the place to judge the partner's scope by, the payload's JSON bytes:
+# serialised once for every connection)
+Entry = tuple[str, dict[str, Any], dict[str, Any] | None, bytes]
 LOCATING_FIELDS = ("district", "latitude", "longitude", "category", "priority")
 
 
@@ -102,7 +103,8 @@ class AudienceHub:
         if stream_id_key(upto) > stream_id_key(after):
             for raw_id, fields in await self.redis.xrange(self.keys.stream, f"({after}", upto):
                 payload = orjson.loads(fields[b"u"])
-                entries.append((raw_id.decode(), payload, self.index.place_of(payload)))
+                entries.append((raw_id.decode(), payload, self.index.place_of(payload),
+                                fields[b"u"]))
         return entries, gap
 
     async def seed(self) -> None:
@@ -123,7 +125,7 @@ class AudienceHub:
                     reply = await self.redis.xread({self.keys.stream: self.position},
                                                    count=1000, block=1000)
                     for _stream, entries in reply or ():
-                        self._dispatch([(i.decode(), orjson.loads(f[b"u"])) for i, f in entries])
+                        self._dispatch([(i.decode(), f[b"u"]) for i, f in entries])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -132,10 +134,11 @@ class AudienceHub:
                             self.keys.audience, type(exc).__name__)
                 await asyncio.sleep(1.0)
 
-    def _dispatch(self, raw: list[tuple[str, dict[str, Any]]]) -> None:
+    def _dispatch(self, raw: list[tuple[str, bytes]]) -> None:
         entries: list[Entry] = []
-        for entry_id, payload in raw:
-            entries.append((entry_id, payload, self.index.place_of(payload)))
+        for entry_id, body in raw:
+            payload = orjson.loads(body)
+            entries.append((entry_id, payload, self.index.place_of(payload), body))
             self.index.observe(payload)
             self.index.forget_if_ended(payload)
         self.position = entries[-1][0]

@@ -198,7 +198,7 @@ class Delivery:
         self.audience = partner["audience"]
 
     def admits(self, entry: Entry) -> bool:
-        _id, payload, place = entry
+        _id, payload, place, _body = entry
         if payload.get("aggregate"):
             return False
         if self.incident_only and payload["subject_kind"] != "incident":
@@ -277,7 +277,7 @@ def _resume_id(request: web.Request) -> str | None:
 
 
 async def _serve_sse(request: web.Request, endpoint: str,
-                     render: Callable[[dict[str, Any]], bytes | None],
+                     render: Callable[[dict[str, Any]], bytes | None] | None,
                      subjects: tuple[str, ...] = SUBJECT_KINDS) -> web.StreamResponse:
     """An SSE connection of one partner: resume, scope, rate limit, heartbeats, audit."""
     partner = await authenticate(request, endpoint)
@@ -291,11 +291,12 @@ async def _serve_sse(request: web.Request, endpoint: str,
     await response.write(b"retry: 2000\n\n")
 
     async def send(entry: Entry) -> None:
-        entry_id, payload, _place = entry
+        entry_id, payload, _place, body = entry
         if payload["subject_kind"] not in subjects:
             return
         try:
-            body = render(payload)
+            if render is not None:  # else the payload's JSON, as stored
+                body = render(payload)
         except Exception:  # noqa: BLE001 (one unrenderable update must not end the stream)
             log.exception("gateway: cannot render %s for %s", payload.get("update_id"), endpoint)
             return
@@ -328,7 +329,7 @@ async def _serve_sse(request: web.Request, endpoint: str,
 
 async def stream(request: web.Request) -> web.StreamResponse:
     """Every update in the partner's scope, as JSON (schemas/json/audience-update)."""
-    return await _serve_sse(request, "/v1/stream", orjson.dumps)
+    return await _serve_sse(request, "/v1/stream", None)
 
 
 async def cap_stream(request: web.Request) -> web.StreamResponse:

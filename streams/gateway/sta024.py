@@ -108,7 +108,7 @@ async def _subscribe(request: web.Request, ws: web.WebSocketResponse, partner: d
     single = body.get("incidentId") if body.get("requestSubType") == "single" else None
 
     async def send(entry: Entry) -> None:
-        entry_id, payload, _place = entry
+        entry_id, payload, _place, _body = entry
         if single and payload["subject_id"] != single:
             return
         while len(unacknowledged) >= MAX_UNACKNOWLEDGED:
