@@ -162,3 +162,43 @@ async def test_a_delayed_audience_is_released_no_sooner_than_its_delay(topics, d
         await asyncio.gather(task, return_exceptions=True)
         await redis.delete(*keys.all())
         await redis.aclose()
+
+
+async def test_public_counts_follow_incidents_opening_moving_and_closing(topics):
+    settings = topics
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all")
+    topic = settings.topic("rtcc.sa.audience.public")
+
+    def contribution(i: int, subject: str, status: str, cell: str = "872754e64ffffff",
+                     category: str = "violent") -> dict:
+        return {"update_id": f"p{i}", "audience": "public", "subject_kind": "incident",
+                "subject_id": subject, "version": i, "kind": "updated", "event_time": "t",
+                "aggregate": True, "changed": [],
+                "state": {"district": "5", "cell": cell, "category": category, "status": status}}
+
+    docs = [contribution(1, "incident:a", "open"), contribution(2, "incident:b", "open"),
+            contribution(3, "incident:c", "open", category="sensitive", cell=None),
+            contribution(4, "incident:a", "open", cell="872754e65ffffff"),  # moved
+            contribution(5, "incident:b", "closed")]
+    for doc in docs:
+        producer.send(topic, key=doc["subject_id"].encode(), value=orjson.dumps(doc))
+    producer.flush()
+    producer.close()
+    redis = aioredis.from_url(settings.redis_url)
+    keys = Keys(settings.redis_namespace, "public")
+    sink = AudienceSink(settings, "public")
+    task = asyncio.create_task(sink.run())
+    try:
+        for _ in range(100):
+            offsets = await redis.hgetall(keys.offsets)
+            if sum(int(v) + 1 for v in offsets.values()) >= len(docs):
+                break
+            await asyncio.sleep(0.1)
+        counts = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.counts)).items()}
+        assert counts == {"5|872754e65ffffff|violent": 1, "5||sensitive": 1}
+        assert await redis.xlen(keys.stream) == 0  # counts are never streamed one by one
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await redis.delete(*keys.all())
+        await redis.aclose()
