@@ -12,22 +12,22 @@ from pathlib import Path
 from streams.config import REPO_ROOT, Settings
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
-    """A `rtcc worker` process that loads exactly these settings, its output in `log`."""
+def _start(command: str, settings: Settings, log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+        return subprocess.Popen([sys.executable, "-m", "streams.cli", command],
                                 env=settings.as_env(), cwd=REPO_ROOT, stdout=out,
                                 stderr=subprocess.STDOUT)
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
+    """A `rtcc worker` process that loads exactly these settings, its output in `log`."""
+    return _start("worker", settings, log)
 
 
 def start_gateway(settings: Settings, log: Path) -> subprocess.Popen:
     """A `rtcc gateway` process with these settings (its port: RTCC_GATEWAY_PORT)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"],
-                                env=settings.as_env(), cwd=REPO_ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+    return _start("gateway", settings, log)
 
 
 def stop(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
