@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv infra-up infra-down infra-status topics run worker test test-unit \
-        test-integration schemas clean bench
+        test-integration schemas clean bench chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ schemas: venv  ## re-render schemas/json from the Faust Records
 
 bench: venv infra-up  ## pipeline vs raw Kafka and plain Faust: throughput, latency (BENCH_ARGS="--quick")
 	@eval "$$(bash $(INFRA) env)" && $(BIN)/python -m bench.pipeline $(BENCH_ARGS)
+
+chaos: venv infra-up  ## reliability scenarios (kill -9, restarts, scaling, outages) checked against a clean run
+	@eval "$$(bash $(INFRA) env)" && $(BIN)/python -m bench.chaos --full $(CHAOS_ARGS)
 
 clean:  ## remove the virtualenv, local state and caches (not the Kafka jar cache)
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,147 @@
+"""Back-pressure and memory: a burst of events at full speed into cad.events, one worker.
+
+The Milwaukee calls are repeated with shifted ids and times (`bench/pipeline.py` `preload`,
+the replay's `repeat`) and sent flat out while one worker runs; the worker's resident memory
+(VmRSS of /proc/PID/status) is sampled every half second. The run passes when the worker
+never exits and every event is accounted for on its /metrics: normalised + dead-lettered ==
+produced.
+
+    python -m bench.burst                   # 1,000,000 events (30 x Milwaukee, capped)
+    python -m bench.burst --events 20000    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from bench.pipeline import MILWAUKEE_EVENTS, delete_deployment, metric_sums, preload
+from streams import admin
+from streams.config import load
+from streams.processes import free_port, start_worker, stop
+
+
+def vm_rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
+          tmp: Path) -> dict:
+    run = uuid.uuid4().hex[:6]
+    base = load()
+    settings = dataclasses.replace(base, app_id=f"rtcc-burst-{run}", topic_prefix=f"burst.{run}.",
+                                   topic_partitions=partitions, web_port=free_port(),
+                                   data_dir=tmp / "worker", log_format="text",
+                                   stages=stages or base.stages)
+    admin.create_topics(settings)
+    log = tmp / "worker.log"
+    proc = start_worker(settings, log)
+    samples: list[tuple[float, float]] = []
+    produced = {"n": 0, "error": None, "s": 0.0}
+    t0 = time.monotonic()
+    try:
+        while True:  # ready: /metrics answers
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited at start; log {log}")
+            try:
+                metric_sums(settings.web_port)
+                break
+            except OSError:
+                time.sleep(0.3)
+
+        repeat = math.ceil(events / MILWAUKEE_EVENTS)
+
+        def produce() -> None:
+            started = time.monotonic()
+            try:
+                produced["n"] = preload(settings, repeat, events).events_sent
+            except BaseException as exc:  # noqa: BLE001
+                produced["error"] = exc
+            produced["s"] = time.monotonic() - started
+
+        producer = threading.Thread(target=produce, daemon=True)
+        start = time.monotonic()
+        producer.start()
+        done_at = None
+        accounted = 0.0
+        while time.monotonic() < start + timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({proc.returncode}) during the burst; "
+                                   f"log {log}")
+            rss = vm_rss_mib(proc.pid)
+            if rss is not None:
+                samples.append((time.monotonic() - start, rss))
+            try:
+                m = metric_sums(settings.web_port)
+                accounted = m.get("rtcc_events_normalised_total", 0) + m.get(
+                    "rtcc_events_dead_lettered_total", 0)
+            except OSError:
+                pass
+            if not producer.is_alive():
+                if produced["error"]:
+                    raise RuntimeError(f"the burst failed: {produced['error']}")
+                if accounted >= produced["n"]:
+                    done_at = time.monotonic() - start
+                    break
+            time.sleep(0.5)
+        m = metric_sums(settings.web_port)
+        normalised = m.get("rtcc_events_normalised_total", 0)
+        dead = m.get("rtcc_events_dead_lettered_total", 0)
+        text = log.read_text(errors="replace")
+        return {
+            "events": produced["n"], "normalised": int(normalised), "dead_lettered": int(dead),
+            "accounted": int(normalised + dead) == produced["n"],
+            "produce_s": round(produced["s"], 1),
+            "done_s": None if done_at is None else round(done_at, 1),
+            "events_per_s": None if not done_at else round(produced["n"] / done_at),
+            "peak_rss_mib": round(max(r for _, r in samples), 1) if samples else None,
+            "start_rss_mib": round(samples[0][1], 1) if samples else None,
+            "end_rss_mib": round(samples[-1][1], 1) if samples else None,
+            "rss_over_time": [(round(t), round(r)) for t, r in samples[:: max(1, len(samples) // 30)]],
+            "crashed": "Crashed reason=" in text or "Traceback" in text,
+            "worker_alive": proc.poll() is None,
+            "total_s": round(time.monotonic() - t0, 1),
+        }
+    finally:
+        stop(proc)
+        delete_deployment(settings, [settings.app_id])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--stages", help="RTCC_STAGES of the worker (default: the setting)")
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="rtcc-burst-"))
+    try:
+        r = burst(args.events, args.partitions, args.stages, args.timeout, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for k, v in r.items():
+        if k != "rss_over_time":
+            print(f"{k:16} {v}")
+    print("rss (s, MiB)     " + " ".join(f"{t}:{m}" for t, m in r["rss_over_time"]))
+    ok = r["accounted"] and not r["crashed"] and r["worker_alive"]
+    print("OK" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
