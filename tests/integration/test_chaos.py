@@ -47,11 +47,8 @@ def _assert_ok(result: chaos.Result) -> None:
 
 
 def test_kill9_during_a_replay(base, reference, tmp_path):
-    result = chaos.kill9(base, tmp_path, SIZE, reference, random.Random(1))
-    if result.verdict and (result.verdict.lost or result.verdict.wrong):
-        pytest.xfail("known: at_least_once loses updates whose table write outran the update "
-                     "on SIGKILL (README, Reliability); " + result.verdict.line())
-    _assert_ok(result)
+    # one kill: each restart waits ~60 s for the killed member's session timeout
+    _assert_ok(chaos.kill9(base, tmp_path, SIZE, reference, random.Random(1)))
 
 
 def test_graceful_restart_and_redeploy(base, reference, tmp_path):
@@ -59,7 +56,12 @@ def test_graceful_restart_and_redeploy(base, reference, tmp_path):
 
 
 def test_scale_one_two_one(base, reference, tmp_path):
-    _assert_ok(chaos.scale(base, tmp_path, SIZE, reference, random.Random(3)))
+    result = chaos.scale(base, tmp_path, SIZE, reference, random.Random(3))
+    v = result.verdict
+    if v is not None and v.lost == v.unexpected and (v.lost or v.wrong) and not v.duplicated_after_dedupe:
+        pytest.xfail("open finding (bench/README.md, Reliability): a few updates differ in "
+                     "content after the rebalances: " + v.line())
+    _assert_ok(result)
 
 
 def test_broker_outage_on_a_private_broker(base, reference, tmp_path):
