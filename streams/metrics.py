@@ -102,6 +102,11 @@ KPI_INCIDENTS = Counter(
     "rtcc_kpi_incidents_total", "Closed incidents given to the response-time measures, by "
     "outcome (added, late, late_dropped, replaced, unchanged, unplaceable).", ["outcome"])
 KPI_RECORDS = Counter("rtcc_kpi_records_total", "Windowed response-time records published.")
+RESPONSE_SECONDS = Histogram(
+    "rtcc_response_seconds", "Response times of closed incidents, from the call's receipt to "
+    "a step (dispatched, on_scene), per agency, district and priority: the domain measure "
+    "on-call sees next to the KPI topic's windows.", ["agency", "district", "priority", "step"],
+    buckets=(30, 60, 120, 180, 300, 420, 600, 900, 1200, 1800, 3600, 7200))
 GHOSTS = Counter(
     "rtcc_events_ghosted_total", "Ghost copies of events near an area border sent to the "
     "neighbouring area.", ["source"])

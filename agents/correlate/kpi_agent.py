@@ -70,6 +70,8 @@ def add(event: faust.types.EventT, out: Outbox) -> None:
     aggregator = aggregator_of(partition)
     outcome = aggregator.add(incident)
     metrics.KPI_INCIDENTS.labels(outcome).inc()
+    if outcome == "added":  # once per incident: a redelivered or revised one is not re-counted
+        observe_response_times(incident)
     lag.processed(event.message)
     # Event time of this stage: the latest close seen in the partition. Windows are an
     # hour long, so looking for complete ones once per minute of it is enough (advance
@@ -81,3 +83,18 @@ def add(event: faust.types.EventT, out: Outbox) -> None:
     for record in aggregator.advance(closed):
         out.add(channels.kpi, record.kpi_id, record.as_dict())
         metrics.KPI_RECORDS.inc()
+
+
+def observe_response_times(incident: dict) -> None:
+    received = incident.get("received_time")
+    if not received:
+        return
+    start = datetime.fromisoformat(received.replace("Z", "+00:00"))
+    labels = (incident.get("agency_id") or "unknown", str(incident.get("district") or "unknown"),
+              str(incident.get("priority") or "unknown"))
+    for step in ("dispatched", "on_scene"):
+        at = incident.get(f"{step}_time")
+        if at:
+            seconds = (datetime.fromisoformat(at.replace("Z", "+00:00")) - start).total_seconds()
+            if seconds >= 0:
+                metrics.RESPONSE_SECONDS.labels(*labels, step).observe(seconds)

@@ -203,7 +203,7 @@ def test_table_sizes_and_open_hotspots_are_measured():
     assert REGISTRY.get_sample_value("rtcc_hotspots_open") is not None
 
 
-@covers("rtcc_kpi_incidents_total", "rtcc_kpi_records_total")
+@covers("rtcc_kpi_incidents_total", "rtcc_kpi_records_total", "rtcc_response_seconds")
 def test_kpi_counts_incidents_and_records():
     from agents.batching import Outbox
     from agents.correlate import kpi_agent
@@ -224,6 +224,15 @@ def test_kpi_counts_incidents_and_records():
     assert sum(s.value for s in metrics.KPI_INCIDENTS.collect()[0].samples) == incidents + 1
     kpi_agent.add(closed(2, 180), out)  # three hours later: the first hour's window is done
     assert value("rtcc_kpi_records_total") > records
+    # each added incident gives its dispatch (5 min) and on-scene (15 min) times
+    count = REGISTRY.get_sample_value("rtcc_response_seconds_count", {
+        "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"})
+    total = REGISTRY.get_sample_value("rtcc_response_seconds_sum", {
+        "agency": "MPD", "district": "4", "priority": "2", "step": "dispatched"})
+    assert count >= 2 and total >= 2 * 300
+    kpi_agent.add(closed(2, 180), out)  # the same incident again: not counted twice
+    assert REGISTRY.get_sample_value("rtcc_response_seconds_count", {
+        "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"}) == count
 
 
 # ------------------------------------------------------------------------------ lag
