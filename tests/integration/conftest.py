@@ -36,7 +36,8 @@ class Services:
     redis_url: str
 
 
-def _unavailable(why: str) -> None:
+def unavailable(why: str) -> None:
+    """Skip on a developer machine without the service; fail in CI, where it must run."""
     if IN_CI:
         pytest.fail(f"integration services unavailable in CI: {why}")
     pytest.skip(f"integration services unavailable: {why}")
@@ -63,7 +64,7 @@ def services() -> Iterator[Services]:
     env_redis = os.environ.get("RTCC_REDIS_URL")
     if env_kafka and env_redis:
         if not _answers(env_kafka):
-            _unavailable(f"no Kafka answers at RTCC_KAFKA_BOOTSTRAP={env_kafka}")
+            unavailable(f"no Kafka answers at RTCC_KAFKA_BOOTSTRAP={env_kafka}")
         yield Services(env_kafka, env_redis)
         return
     if _docker_engine():
@@ -75,7 +76,7 @@ def services() -> Iterator[Services]:
     up = subprocess.run(["bash", str(REPO_ROOT / "deploy/local/infra.sh"), "up"],
                         capture_output=True, text=True, timeout=600)
     if up.returncode != 0:
-        _unavailable(f"deploy/local/infra.sh up failed:\n{up.stdout}\n{up.stderr}")
+        unavailable(f"deploy/local/infra.sh up failed:\n{up.stdout}\n{up.stderr}")
     yield Services(env_kafka or "127.0.0.1:9092", env_redis or "redis://127.0.0.1:6379/0")
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from bench import chaos
 from bench.private_kafka import classpath
+from tests.integration.conftest import unavailable
 
 SIZE = dataclasses.replace(chaos.SHORT, rows=600, rate=100.0, kills=1, broker_outage_s=10.0,
                            redis_outage_s=10.0, recovery_rows=600)
@@ -70,17 +71,17 @@ def test_scale_one_two_one(base, reference, tmp_path):
 
 def test_broker_outage_on_a_private_broker(base, reference, tmp_path):
     if not shutil.which("java"):
-        pytest.skip("java is needed for a private broker")
+        unavailable("java is needed for a private broker")
     try:
         classpath()
     except RuntimeError as exc:
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     _assert_ok(chaos.broker_outage(base, tmp_path, SIZE, reference, random.Random(4)))
 
 
 def test_redis_outage_on_a_private_redis(base, reference, tmp_path):
     if not shutil.which("redis-server"):
-        pytest.skip("redis-server is needed for a private Redis")
+        unavailable("redis-server is needed for a private Redis")
     result = chaos.redis_outage(base, tmp_path, SIZE, reference, random.Random(5))
     _assert_ok(result)
     assert result.sse["missed"] == 0 and result.sse["expected"] > 0, result.sse

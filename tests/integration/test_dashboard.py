@@ -39,7 +39,7 @@ from streams.offline import correlate, normalise_profile
 from streams.processes import free_port
 from streams.serving.layout import Keys
 from streams.serving.sink import AudienceSink
-from tests.integration.conftest import IN_CI
+from tests.integration.conftest import unavailable
 
 # Debian's packages (chromium, chromium-driver): .ci/run installs them.
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
@@ -240,9 +240,7 @@ def browser() -> Iterator[Any]:
         missing.append("selenium (pip install -e '.[test]')")
     if missing:
         why = f"the dashboard test needs {', '.join(missing)} (apt-get install chromium chromium-driver)"
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable(why)
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

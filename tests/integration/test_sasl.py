@@ -31,7 +31,7 @@ from streams import admin
 from streams.config import REPO_ROOT, Settings, load
 from streams.processes import free_port, start_worker, stop
 from streams.security import client_options
-from tests.integration.conftest import IN_CI, running_worker, wait_for
+from tests.integration.conftest import running_worker, unavailable, wait_for
 from tests.samples import MKE_CALL
 
 INFRA = REPO_ROOT / "deploy/local/infra.sh"
@@ -48,9 +48,7 @@ class SaslBroker:
 
 def _need_java() -> None:
     if shutil.which("java") is None:
-        if IN_CI:
-            pytest.fail("java not found: the SASL broker cannot run")
-        pytest.skip("java not found: the SASL broker cannot run")
+        unavailable("java not found: the SASL broker cannot run")
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +186,7 @@ def test_redis_password_comes_from_a_file(tmp_path: Path,
     import redis
 
     if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server not found")
-        pytest.skip("redis-server not found")
+        unavailable("redis-server not found")
     password = secrets.token_urlsafe(24)
     port = free_port()
     server = subprocess.Popen(
