@@ -7,12 +7,20 @@ and each table write is a store write plus a changelog message. The agents there
 (`Outbox`, serialised as Faust would), and hand them to the producer in order at the end
 of the batch.
 
-Delivery stays at-least-once: Faust acks the events of a `take_events` batch only after
-the loop body has returned (the outputs are then in the producer), and before it commits
-offsets the consumer flushes the producer (faust/transport/consumer.py, `_commit_offsets`:
+Delivery stays at-least-once: a batch's events are acked only once the loop body has
+returned (its outputs are then in the producer), and before it commits offsets the
+consumer flushes the producer (faust/transport/consumer.py, `_commit_offsets`:
 `await self.app.producer.flush()`), so no offset is committed before the outputs of the
 events below it are written. Order is kept: outputs go to the producer in the order they
 were produced, through one path, so messages with the same key (or partition) keep it.
+
+`batches` is how agents read: Faust's `take_events` acks a batch in a `finally`, so a
+body interrupted by SIGTERM (the agent task is cancelled mid-batch, while it awaits the
+producer) had its events acked anyway when the abandoned generator was finalised, and the
+shutdown commit then skipped work that never happened (bench/chaos.py, graceful restart:
+an incident's "opened" update lost). `batches` holds one extra reference on each message
+while the body runs and drops it only when the body completes, so an interrupted batch
+stays unacked, is not committed, and is read again by whoever owns the partition next.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,6 +70,19 @@ class Outbox:
         for topic, key, value, partition in messages:
             fut = await producer.send(topic, key, value, partition, None, None)
             fut.add_done_callback(_log_failure)
+
+
+async def batches(stream: faust.StreamT, max_: int,
+                  within: float) -> AsyncIterator[Sequence[faust.types.EventT]]:
+    """`stream.take_events(max_, within)`, acking a batch only if the body completed."""
+    async for events in stream.take_events(max_, within=within):
+        for event in events:
+            event.message.incref()  # held until the body is done with the batch
+        yield events
+        # Reached only when the caller asks for the next batch: the body completed. An
+        # exception or a cancellation leaves the reference held: never acked, never committed.
+        for event in events:
+            event.message.decref()
 
 
 @contextmanager

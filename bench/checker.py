@@ -162,6 +162,12 @@ def final_states(updates: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {s: st for s, (_, st) in best.items()}
 
 
+def _describe(update: dict[str, Any]) -> str:
+    """An update as a person debugging a verdict wants to see it."""
+    return (f"{update['subject_id']} v{update.get('version', 0)} {update.get('kind')} "
+            f"({update['update_id'][:8]})")
+
+
 def compare(reference: list[dict[str, Any]], observed: list[dict[str, Any]],
             subject_kinds: set[str] | None = None, examples: int = 5) -> Verdict:
     """Verdict of `observed` (as read, copies included) against a clean `reference`."""
@@ -193,7 +199,8 @@ def compare(reference: list[dict[str, Any]], observed: list[dict[str, Any]],
         duplicated_raw=sum(n - 1 for n in copies.values()),
         duplicated_after_dedupe=sum(len(v) - 1 for v in conflicting.values()),
         unexpected=len(unexpected), wrong=len(wrong),
-        examples={"lost": lost[:examples], "unexpected": unexpected[:examples],
+        examples={"lost": [_describe(ref[u]) for u in lost[:examples]],
+                  "unexpected": [_describe(seen[u]) for u in unexpected[:examples]],
                   "wrong": wrong[:examples],
                   "duplicated": [u for u, n in copies.most_common(examples) if n > 1]})
 

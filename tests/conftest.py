@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from agents.ingest.geo import ServiceAreas
 from agents.ingest.normalise import IngestPolicy, Origin
 from agents.ingest.taxonomy import Taxonomy
 from streams.config import DEFAULTS_DIR, load
+
+# The tests read topics with kafka-python consumers outside any group, on purpose; each
+# one's warning that auto-commit is off drowned the report of a failing test in CI.
+logging.getLogger("kafka.coordinator.consumer").setLevel(logging.ERROR)
 
 
 @pytest.fixture(scope="session")

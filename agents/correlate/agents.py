@@ -22,7 +22,7 @@ from typing import Any
 import faust
 import orjson
 
-from agents.batching import Outbox, current_event
+from agents.batching import Outbox, batches, current_event
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
@@ -149,7 +149,7 @@ def handle(partition: int, doc: dict[str, Any], out: Outbox) -> None:
     if is_mark(doc):
         state.watermarks.observe_mark(doc["origin"], doc.get("max_ts"),
                                       doc.get("last_event_wall"), doc["wall"],
-                                      doc.get("caught_up", True))
+                                      doc.get("caught_up", True), doc.get("caught_up_wall"))
     else:
         ts = event_ts(doc)
         state.watermarks.observe_event(origin_of(doc), ts)
@@ -177,7 +177,7 @@ async def measure_tables() -> None:
 @app.agent(channels.normalised, name="correlate")
 async def correlate(stream: faust.StreamT) -> None:
     out = Outbox(app)
-    async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+    async for events in batches(stream, settings.batch_max, settings.batch_within_s):
         last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
         for event in events:
             if event.value is None:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import faust
 
-from agents.batching import Outbox, current_event
+from agents.batching import Outbox, batches, current_event
 from agents.correlate.kpi import KpiAggregator
 from agents.correlate.write_behind import WriteBehind
 from streams import channels, lag, metrics
@@ -53,7 +53,7 @@ async def measure_table() -> None:
 @app.agent(channels.finished_incidents, name="kpi")
 async def measure_response_times(stream: faust.StreamT) -> None:
     out = Outbox(app)
-    async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+    async for events in batches(stream, settings.batch_max, settings.batch_within_s):
         last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
         for event in events:
             last_of[event.message.partition] = event

@@ -44,6 +44,9 @@ class _Origin:
     first_known_wall: float | None = None  # stream wall clock when it was first heard of
     caught_up: bool = False  # ingest has read all there is in it: its silence may be idleness
     last_mark_wall: float | None = None  # ingest wall clock of its latest mark
+    # The ingest wall clock at which `caught_up` was last known true: the fetch that showed
+    # the partition's end (it can be older than the mark when ingest's loop was busy).
+    caught_up_wall: float | None = None
 
 
 @dataclass
@@ -75,8 +78,9 @@ class Watermarks:
             entry.first_known_wall = self.stream_wall
 
     def observe_mark(self, origin: str, max_ts: float | None, last_event_wall: float | None,
-                     wall: float, caught_up: bool = True) -> None:
-        """A progress mark of `origin`, written by ingest at `wall`."""
+                     wall: float, caught_up: bool = True, as_of: float | None = None) -> None:
+        """A progress mark of `origin`, written by ingest at `wall`; `caught_up` holds as of
+        `as_of` (the fetch that saw the partition's end; `wall` when not given)."""
         if self.started_wall is None:
             self.started_wall = wall
         if self.stream_wall is None or wall > self.stream_wall:
@@ -91,6 +95,8 @@ class Watermarks:
             entry.first_known_wall = wall
         entry.caught_up = caught_up
         entry.last_mark_wall = wall
+        entry.caught_up_wall = (min(as_of, wall) if as_of is not None else wall) if caught_up \
+            else None
 
     def _holds(self, entry: _Origin) -> bool:
         if self.stream_wall is None:
@@ -98,7 +104,13 @@ class Watermarks:
         if entry.first_known_wall is not None and not entry.caught_up:
             return True  # a backlog waiting to be read is not a quiet feed
         reference = entry.last_event_wall or entry.first_known_wall or self.started_wall
-        return reference is None or self.stream_wall - reference < self.idle_s
+        # Silent for idle_s as of when ingest last *saw* the partition's end, not as of the
+        # newest mark: a worker whose loop was busy for longer than idle_s (a large batch
+        # elsewhere) has not fetched in that time, and its stale view is no evidence of
+        # silence. Measured against the mark's clock, every origin looked idle after such a
+        # stall, the watermark jumped to the end, and the events still arriving were late.
+        as_of = entry.caught_up_wall if entry.caught_up_wall is not None else self.stream_wall
+        return reference is None or as_of - reference < self.idle_s
 
     def _progress(self, entry: _Origin) -> float:
         """How far in event time an origin is known to have got.
@@ -109,9 +121,10 @@ class Watermarks:
         other feed's events back until it spoke or went idle. A replay of old data is not
         live, and progresses by its event times alone.
         """
-        if (entry.caught_up and entry.last_mark_wall is not None and entry.max_ts > NEG_INF
-                and entry.last_mark_wall - entry.max_ts < self.live_window_s):
-            return max(entry.max_ts, entry.last_mark_wall)
+        seen_end = entry.caught_up_wall
+        if (entry.caught_up and seen_end is not None and entry.max_ts > NEG_INF
+                and seen_end - entry.max_ts < self.live_window_s):
+            return max(entry.max_ts, seen_end)
         return entry.max_ts
 
     def current(self) -> float:

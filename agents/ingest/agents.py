@@ -13,7 +13,7 @@ from datetime import datetime
 
 import faust
 
-from agents.batching import Outbox
+from agents.batching import Outbox, batches
 from agents.ingest.dead_letters import dead_letter, dead_letter_key, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, SourceProgress
@@ -88,8 +88,7 @@ def _ingest_agent(source: str) -> None:
     async def ingest_source(stream: faust.StreamT) -> None:
         out = Outbox(app)
         observed: list[tuple[str, float | None, float, int]] = []
-        async for events in stream.take_events(settings.batch_max,
-                                               within=settings.batch_within_s):
+        async for events in batches(stream, settings.batch_max, settings.batch_within_s):
             for event in events:
                 process(source, event.message, out, observed)
                 lag.processed(event.message)
@@ -106,14 +105,29 @@ for _source in SOURCE_TOPICS:
     _ingest_agent(_source)
 
 
+def _polled_at(tp: faust.types.TP) -> float | None:
+    """Wall time of the fetch that last refreshed `tp`'s highwater (aiokafka's
+    `last_poll_timestamp`, taken when the fetch request was made), None when unknown."""
+    try:
+        ms = app.consumer._thread._ensure_consumer().last_poll_timestamp(tp)
+    except Exception:  # noqa: BLE001 (another transport, or not started): claim nothing
+        return None
+    return ms / 1000.0 if ms else None
+
+
 @app.timer(interval=settings.mark_interval_s)
 async def send_progress_marks() -> None:
     """Tell every correlation partition how far each source partition read here has got."""
-    highwaters = {f"{tp.topic}:{tp.partition}": app.consumer.highwater(tp)
-                  for tp in app.consumer.assignment() if tp.topic in SOURCE_TOPIC_NAMES}
-    if not highwaters:
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic in SOURCE_TOPIC_NAMES]
+    if not assigned:
         return
-    marks = progress.marks(highwaters, time.time())
+    # Faust keeps the group's committed offset per partition (set when it seeks there on
+    # assignment, and at each commit); there is no public accessor for it.
+    committed = getattr(app.consumer, "_committed_offset", {})
+    origin = lambda tp: f"{tp.topic}:{tp.partition}"  # noqa: E731
+    marks = progress.marks({origin(tp): app.consumer.highwater(tp) for tp in assigned},
+                           time.time(), {origin(tp): committed.get(tp) for tp in assigned},
+                           {origin(tp): _polled_at(tp) for tp in assigned})
     out = Outbox(app)  # the events' path to the producer: a mark stays behind them
     for partition in range(partitions_of(NORMALISED, settings)):
         for mark in marks:

@@ -32,19 +32,36 @@ class SourceProgress:
         if ts is not None and ts > self.max_ts.get(origin, float("-inf")):
             self.max_ts[origin] = ts
 
-    def caught_up(self, origin: str, highwater: int | None) -> bool:
+    def caught_up(self, origin: str, highwater: int | None, committed: int | None = None) -> bool:
         """Nothing left to read in the partition: only then may its silence mean idle (a
-        backlog that ingest has not reached yet is not a quiet feed)."""
+        backlog that ingest has not reached yet is not a quiet feed).
+
+        The next offset to handle is the one after the last handled here, or the group's
+        committed offset when that is further: after a restart or a rebalance nothing has
+        been handled here yet (or only long ago, before another worker owned the partition),
+        and reading resumes at the committed offset. Without it a partition read to its end
+        before a restart never counted as caught up again, and held the watermark forever.
+        """
         last = self.last_offset.get(origin)
         if highwater is None:
-            return last is None
-        return (last if last is not None else -1) + 1 >= highwater
+            return last is None and committed is None
+        following = max(last + 1 if last is not None else 0, committed or 0)
+        return following >= highwater
 
-    def marks(self, highwaters: Mapping[str, int | None], wall: float) -> list[dict[str, Any]]:
-        """One mark per origin this worker reads; one with no events yet says so."""
+    def marks(self, highwaters: Mapping[str, int | None], wall: float,
+              committed: Mapping[str, int | None] | None = None,
+              polled: Mapping[str, float | None] | None = None) -> list[dict[str, Any]]:
+        """One mark per origin this worker reads; one with no events yet says so.
+
+        `committed`: the group's committed offset per origin (the next one to read);
+        `polled`: the wall time of the fetch that gave each origin's highwater, so that a
+        mark says as of when the partition was seen caught up (`caught_up_wall`).
+        """
+        committed, polled = committed or {}, polled or {}
         return [
             {"mark": "progress", "origin": origin, "max_ts": self.max_ts.get(origin),
              "last_event_wall": self.last_event_wall.get(origin, self.started_wall),
-             "caught_up": self.caught_up(origin, highwaters[origin]), "wall": wall}
+             "caught_up": self.caught_up(origin, highwaters[origin], committed.get(origin)),
+             "caught_up_wall": polled.get(origin), "wall": wall}
             for origin in sorted(highwaters)
         ]

@@ -12,7 +12,7 @@ from typing import Any
 import faust
 import orjson
 
-from agents.batching import Outbox
+from agents.batching import Outbox, batches
 from agents.ingest.dead_letters import dead_letter, unexpected
 from agents.ingest.normalise import Origin
 from agents.publish.policy import Policies
@@ -39,7 +39,7 @@ async def publish(stream: faust.StreamT) -> None:
     # In batches, like the other stages (agents/batching.py): the outputs of a batch go to
     # the producer in order before Faust acknowledges its events.
     out = Outbox(app)
-    async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+    async for events in batches(stream, settings.batch_max, settings.batch_within_s):
         for event in events:
             if event.value is not None:
                 try:

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from agents.correlate.engine import Correlator
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
+from agents.ingest.progress import SourceProgress
 from tests.unit.correlate.factories import HERE, event, moved
 
 
@@ -29,10 +30,28 @@ def test_an_idle_origin_stops_holding_on_the_streams_clock():
     assert wm.current() == 490
     # cad:0 keeps producing; cad:1 has been silent for 6 s of ingest wall time
     wm.observe_mark("cad:0", 1100, last_event_wall=106.0, wall=106.0)
+    assert wm.current() == 490  # nothing has said so yet
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=106.0)
     assert wm.current() == 1090
     # nothing produces any more: everything held may go
     wm.observe_mark("cad:0", 1100, last_event_wall=106.0, wall=120.0)
     assert wm.current() == math.inf
+
+
+def test_a_stale_view_of_a_partitions_end_is_no_evidence_of_silence():
+    # Ingest's loop was busy for 8 s: its mark is new, but the fetch that showed cad:1's end
+    # was made before its last event was handled. More may have arrived since.
+    wm = Watermarks(lateness_s=10, idle_s=5, expected=["cad:0", "cad:1"])
+    wm.observe_mark("cad:0", 1000, last_event_wall=107.0, wall=108.0, as_of=107.9)
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=108.0, as_of=99.5)
+    assert wm.current() == 490
+    # the next fetch, 6 s after its last event, still shows the end: now it is quiet
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=108.5, as_of=106.0)
+    assert wm.current() == 990
+    # a live feed vouches for event time only up to when its end was seen
+    live = Watermarks(lateness_s=0, idle_s=60, expected=["cad:0"])
+    live.observe_mark("cad:0", 1000.0, last_event_wall=1000.0, wall=1030.0, as_of=1002.0)
+    assert live.current() == 1002.0
 
 
 def test_expected_origins_never_heard_of_stop_holding_after_idle_s():
@@ -185,3 +204,18 @@ def test_a_quiet_live_feed_does_not_hold_back_a_busy_one():
     old = 1_525_150_000.0
     wm.observe_mark("community:0", old, last_event_wall=now - 1, wall=now, caught_up=True)
     assert wm.current() == old - 2
+
+
+def test_a_partition_read_to_its_end_before_a_restart_is_caught_up_after_it():
+    # A restarted worker (or one a partition returns to after a rebalance) resumes at the
+    # group's committed offset, and may have nothing left to read there.
+    fresh = SourceProgress(started_wall=0.0)
+    assert fresh.caught_up("cad:0", highwater=120, committed=120) is True
+    assert fresh.caught_up("cad:0", highwater=130, committed=120) is False  # 10 to read
+    # offsets this worker handled before another one owned the partition are stale
+    returned = SourceProgress(started_wall=0.0)
+    returned.observe("cad:0", 10.0, wall=1.0, offset=40)
+    assert returned.caught_up("cad:0", highwater=120, committed=120) is True
+    assert returned.caught_up("cad:0", highwater=120, committed=None) is False
+    marks = returned.marks({"cad:0": 120}, 5.0, committed={"cad:0": 120})
+    assert marks[0]["caught_up"] is True
