@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 import h3
+
+from agents.publish.times import as_utc
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
@@ -56,7 +57,7 @@ def alert_identifier(subject_id: str, version: int) -> str:
 def cap_time(value: Any) -> str | None:
     """An ISO-8601 time as CAP's dateTime: whole seconds, UTC written "-00:00" (CAP 1.2
     forbids "Z"). None when the value is missing or unreadable."""
-    when = _utc(value)
+    when = as_utc(value)
     return when.strftime("%Y-%m-%dT%H:%M:%S-00:00") if when else None
 
 
@@ -289,18 +290,6 @@ def _add(parent: ET.Element, tag: str, text: str) -> ET.Element:
     child = ET.SubElement(parent, _q(tag))
     child.text = text
     return child
-
-
-def _utc(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
 
 
 def _float(value: Any) -> float | None:

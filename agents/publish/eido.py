@@ -29,12 +29,13 @@ import hashlib
 import math
 import re
 import uuid
-from datetime import datetime, timezone
 from html import escape
 from typing import Any, Mapping
 from xml.sax.saxutils import quoteattr
 
 import h3
+
+from agents.publish.times import as_utc
 
 EIDO_VERSION = "1.0"
 DEFAULT_ISSUER = "rtcc-streams"
@@ -139,15 +140,9 @@ def incident_type_code(state: Mapping[str, Any]) -> str:
 
 def rfc3339(value: Any) -> str | None:
     """An ISO-8601 time as an RFC 3339 UTC date-time; None when missing or unreadable."""
-    if not isinstance(value, str) or not value:
+    when = as_utc(value)
+    if when is None:
         return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    when = when.astimezone(timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if when.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -184,6 +184,9 @@ async def snapshot(request: web.Request) -> web.Response:
 
 # --- live delivery, shared by SSE and WebSocket ---------------------------------------------
 
+FINAL_KINDS = frozenset({"closed", "hotspot_closed", "cluster_closed", "withdrawn"})
+
+
 class Delivery:
     """One connection's view of its audience hub: scope, rate limit, and resume."""
 
@@ -195,6 +198,10 @@ class Delivery:
         interval = float(partner.get("min_interval_s") or 0.0)
         self.coalescer = Coalescer(max(interval, min_interval_s or 0.0))
         self.incident_only = incident_only
+        # Subjects this connection has been sent and that are still live: their later
+        # updates follow them out of the partner's area (a closing that moved). A subject's
+        # last update (closed, withdrawn) ends it here, so the set stays as large as the
+        # live picture, not as the connection's history (dashboards stay connected all night).
         self.delivered: set[str] = set()
         self.audience = partner["audience"]
 
@@ -229,7 +236,11 @@ class Delivery:
 
     async def _send(self, entry: Entry) -> None:
         await self.send(entry)
-        self.delivered.add(entry[1]["subject_id"])
+        payload = entry[1]
+        if payload.get("kind") in FINAL_KINDS:
+            self.delivered.discard(payload["subject_id"])
+        else:
+            self.delivered.add(payload["subject_id"])
         metrics.GATEWAY_DELIVERED.labels(self.audience, self.protocol).inc()
         ms, _seq = stream_id_key(entry[0])
         metrics.GATEWAY_DELIVERY_SECONDS.labels(self.protocol).observe(
