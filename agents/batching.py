@@ -21,6 +21,12 @@ shutdown commit then skipped work that never happened (bench/chaos.py, graceful 
 an incident's "opened" update lost). `batches` holds one extra reference on each message
 while the body runs and drops it only when the body completes, so an interrupted batch
 stays unacked, is not committed, and is read again by whoever owns the partition next.
+(A body that *raises* in a running worker leaves its batch unacked too; Faust's supervisor
+restarts the agent on the following messages. Faust's commit stops at the first unacked
+offset of a partition, except that its gap check (`Consumer._new_offset`) lets a single
+unacked message right at the committed offset through: the agents' bodies catch each
+event's errors themselves and dead-letter it, so only a failure of the producer path
+itself gets there.)
 """
 
 from __future__ import annotations

@@ -34,12 +34,13 @@ from typing import Any, Callable
 
 import orjson
 
+from agents.ingest.progress import is_mark
 from bench import checker
 from bench.private_kafka import PrivateKafka
 from streams import admin
 from streams.config import Settings, load
 from streams.processes import free_port, start_gateway, start_worker, stop
-from streams.topics import audience_topic
+from streams.topics import NORMALISED, audience_topic
 
 PROFILE = "milwaukee_pd_cfs"
 SOURCE = "cad.events"
@@ -264,22 +265,50 @@ class Sender(threading.Thread):
         return self.sent
 
 
+MARK_TAIL = 2000  # messages read back from a partition's end to find its last event
+
+
 def _group_lag(settings: Settings) -> int | None:
-    """Messages of the deployment's topics its consumer group has not committed yet."""
+    """Messages of the deployment's topics its consumer group has not committed yet, not
+    counting the progress marks at the end of the normalised topic: ingest writes them
+    every RTCC_MARK_INTERVAL_S and Faust commits every few seconds, so the raw lag of that
+    topic is almost never 0 (a settle that waited for it once hung for its whole timeout)."""
     from kafka import KafkaAdminClient, KafkaConsumer
 
     admin_client = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
+                             enable_auto_commit=False)
     try:
         committed = _committed(admin_client, settings.app_id)
         tps = [tp for tp in committed if tp.topic.startswith(settings.topic_prefix)]
         if not tps:
             return None
         ends = consumer.end_offsets(tps)
-        return sum(max(0, ends[tp] - committed[tp].offset) for tp in tps)
+        normalised = settings.topic(NORMALISED.name)
+        return sum(max(0, (_end_of_events(consumer, tp, ends[tp])
+                           if tp.topic == normalised else ends[tp]) - committed[tp].offset)
+                   for tp in tps)
     finally:
         consumer.close()
         admin_client.close()
+
+
+def _end_of_events(consumer: Any, tp: Any, end: int) -> int:
+    """The offset after the last message of `tp` that is not a progress mark."""
+    start = max(0, end - MARK_TAIL)
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    last_event = start - 1 if start else -1
+    position = start
+    while position < end:
+        records = consumer.poll(timeout_ms=1000).get(tp, [])
+        if not records:
+            break
+        for r in records:
+            if not is_mark(orjson.loads(r.value) if r.value else None):
+                last_event = r.offset
+            position = r.offset + 1
+    return last_event + 1
 
 
 def _committed(client: Any, group: str) -> dict[Any, Any]:

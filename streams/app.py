@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.topic_replication,
         # A new consumer group starts at the oldest retained event: nothing is skipped.
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout_s,
         producer_acks=-1,
         # Batch produce requests (bench/NOTES.md): with Faust's default linger of 0 every
         # few messages were a request of their own, and socket writes took a fifth of the CPU.

@@ -171,6 +171,12 @@ class Settings:
         "RTCC_PRODUCER_LINGER_S", 0.005, float,
         "How long the producer waits to fill a batch before sending it: fewer, larger "
         "produce requests for at most this much added latency.")
+    broker_session_timeout_s: float = _setting(
+        "RTCC_BROKER_SESSION_TIMEOUT_S", 10.0, float,
+        "How long the group waits for a worker that stopped heartbeating before its "
+        "partitions go to the others. A crashed worker's partitions are silent this long "
+        "(Faust's default, 60 s, paused the picture a minute after each kill -9; heartbeats "
+        "come from the consumer's own thread, so a busy worker still sends them).")
     producer_max_batch_bytes: int = _setting(
         "RTCC_PRODUCER_MAX_BATCH_BYTES", 256 * 1024, int,
         "Largest produce batch per partition, in bytes.")
