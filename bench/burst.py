@@ -101,10 +101,13 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
         m = metric_sums(settings.web_port)
         normalised = m.get("rtcc_events_normalised_total", 0)
         dead = m.get("rtcc_events_dead_lettered_total", 0)
+        # the later stages read the burst from Kafka at their own pace: how far they got
+        correlated = m.get("rtcc_correlation_events_total", 0)
         text = log.read_text(errors="replace")
         return {
             "events": produced["n"], "normalised": int(normalised), "dead_lettered": int(dead),
             "accounted": int(normalised + dead) == produced["n"],
+            "correlated_by_then": int(correlated),
             "produce_s": round(produced["s"], 1),
             "done_s": None if done_at is None else round(done_at, 1),
             "events_per_s": None if not done_at else round(produced["n"] / done_at),

@@ -234,17 +234,23 @@ class Sender(threading.Thread):
         path = prof.data_path(self.settings.shared_data_dir)
         pacing = Pacing("rate", self.rate) if self.rate else Pacing("max", 0.0)
         self.started_at = time.monotonic()
+        # Flat out (a reference run) nothing pauses it: one pass over the data set. Paced,
+        # in chunks, so that a scenario can pause it between two of them.
+        chunk = self.chunk if self.rate else self.rows
         try:
-            for start in range(0, self.rows, self.chunk):
+            for start in range(0, self.rows, chunk):
                 if not self.go.is_set():
                     self.idle.set()
                     self.go.wait()
                     self.idle.clear()
                 options = player.ReplayOptions(pacing=pacing, offset_rows=start,
-                                               limit=min(self.chunk, self.rows - start),
+                                               limit=min(chunk, self.rows - start),
                                                progress=False)
-                self.sent += player.replay(prof, path, self.settings.topic(SOURCE),
-                                           self.settings.kafka_bootstrap, options).events_sent
+                sent = player.replay(prof, path, self.settings.topic(SOURCE),
+                                     self.settings.kafka_bootstrap, options).events_sent
+                self.sent += sent
+                if not sent:  # past the end of the data set (rows may ask for all of it)
+                    break
         except BaseException as exc:  # noqa: BLE001 (reported by the scenario)
             self.error = exc
         finally:

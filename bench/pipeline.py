@@ -11,7 +11,10 @@ Throughput (a backlog of the Milwaukee calls, replayed at --max, drained):
 Latency (--rates): for each input rate, a fresh deployment and a caught-up worker; the
 replay sends at that rate; each SA update caused by source events is matched to them by
 `source_event_ids` and its latency is its Kafka CreateTime minus the latest CreateTime of
-those source messages (read back from the normalised topic's `source_timestamp_ms`).
+those source messages (read back from the normalised topic's `source_timestamp_ms`). A
+read_committed consumer beside the worker also notes when each update became visible: the
+same thing at_least_once, plus the wait for the transaction's commit with --exactly-once
+(which measures B and the latencies a second time with RTCC_PROCESSING_GUARANTEE=exactly_once).
 
     python -m bench.pipeline                 # full form: >= 1,000,000 events (x 30)
     python -m bench.pipeline --quick         # x 1 (33,968 events), short latency runs
@@ -399,8 +402,46 @@ def ingest_latencies(normalised: list[Any]) -> list[float]:
     return sorted(out)
 
 
-def update_latencies(normalised: list[Any], updates: list[Any]) -> list[float]:
-    """Seconds from the latest source message behind each event-caused SA update to it."""
+class VisibilityWatch:
+    """When each SA update became readable by a read_committed consumer (wall clock).
+
+    The update's CreateTime is when the worker produced it; under exactly_once a consumer
+    sees it only when the transaction commits, which CreateTime does not show. This
+    consumer runs beside the worker for the whole latency run and notes each record's
+    arrival by (partition, offset)."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.seen: dict[tuple[int, int], float] = {}
+        self._stop = threading.Event()
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
+                                       enable_auto_commit=False,
+                                       isolation_level="read_committed")
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        self._consumer.assign(tps)
+        self._consumer.seek_to_beginning(*tps)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for tp, records in self._consumer.poll(timeout_ms=100).items():
+                now = time.time()
+                for r in records:
+                    self.seen[(tp.partition, r.offset)] = now
+
+    def close(self) -> dict[tuple[int, int], float]:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+        return self.seen
+
+
+def update_latencies(normalised: list[Any], updates: list[Any],
+                     visible_at: dict[tuple[int, int], float] | None = None) -> list[float]:
+    """Seconds from the latest source message behind each event-caused SA update to it:
+    to its CreateTime, or with `visible_at` to when a read_committed consumer got it."""
     arrived: dict[str, int] = {}
     for r in normalised:
         if r.value is None or b'"mark"' in r.value:
@@ -416,8 +457,12 @@ def update_latencies(normalised: list[Any], updates: list[Any]) -> list[float]:
         if doc["subject_kind"] == "hotspot" or not doc["source_event_ids"]:
             continue
         stamps = [arrived[e] for e in doc["source_event_ids"] if e in arrived]
-        if stamps:
+        if not stamps:
+            continue
+        if visible_at is None:
             out.append((r.timestamp - max(stamps)) / 1000)
+        elif (r.partition, r.offset) in visible_at:
+            out.append(visible_at[(r.partition, r.offset)] - max(stamps) / 1000)
     return sorted(out)
 
 
@@ -440,6 +485,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
     n = max(1, int(rate * seconds))
     repeat = math.ceil(n / MILWAUKEE_EVENTS)
     procs, configs, logs = start_workers(settings, 1, tmp, tag)
+    watch: VisibilityWatch | None = None
     try:
         deadline = time.time() + 60
         while True:  # up, joined, and every never-seen origin idle
@@ -451,6 +497,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
                     raise TimeoutError("worker /metrics not up") from None
                 time.sleep(0.2)
         time.sleep(max(3.0, settings.idle_s + 2.0))
+        updates_topic = settings.topic(SA_UPDATES.name)
+        watch = VisibilityWatch(settings.kafka_bootstrap, updates_topic, layout[updates_topic])
         cpu0 = proc_usage(procs[0].pid)[0]
         box: dict[str, Any] = {}
         # the replay's limit is in rows (one event each) of each copy; copies cover
@@ -472,15 +520,25 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             time.sleep(POLL_S)
         drained_s = time.time() - t0
         cpu_s, rss = proc_usage(procs[0].pid)
+        # the watcher's last poll, and under exactly_once the last transaction's commit
+        # (Faust commits every broker_commit_interval, 2.8 s by default)
+        time.sleep(4.0 if settings.processing_guarantee == "exactly_once" else 1.0)
         e2e_count = m.get("rtcc_end_to_end_seconds_count", 0)
         check_logs(logs)
+    except BaseException:
+        for log in logs:
+            if log.exists():
+                print(f"bench: {log.name} tail:\n{log.read_text()[-3000:]}", file=sys.stderr)
+        raise
     finally:
         stop(procs[0])
+        visible_at = watch.close() if watch is not None else {}
     normalised = read_all(settings.kafka_bootstrap, {settings.topic(NORMALISED.name):
                                                  layout[settings.topic(NORMALISED.name)]})
     updates = read_all(settings.kafka_bootstrap, {settings.topic(SA_UPDATES.name):
                                               layout[settings.topic(SA_UPDATES.name)]})
     lat = update_latencies(normalised, updates)
+    visible = update_latencies(normalised, updates, visible_at)
     ingest = ingest_latencies(normalised)
     return {"rate": rate, "events": sent, "send_s": sent_s,
             "achieved_rate": sent / sent_s if sent_s else float("nan"),
@@ -489,6 +547,9 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             "p50_ms": 1000 * percentile(lat, 0.50), "p95_ms": 1000 * percentile(lat, 0.95),
             "p99_ms": 1000 * percentile(lat, 0.99), "max_ms": 1000 * (lat[-1] if lat else
                                                                       float("nan")),
+            "visible_p50_ms": 1000 * percentile(visible, 0.50),
+            "visible_p99_ms": 1000 * percentile(visible, 0.99),
+            "updates_seen_by_watcher": len(visible),
             "ingest_p50_ms": 1000 * percentile(ingest, 0.50),
             "ingest_p99_ms": 1000 * percentile(ingest, 0.99),
             "cpu_s_per_1k": 1000 * (cpu_s - cpu0) / sent, "peak_rss_mib": rss}
@@ -518,15 +579,18 @@ def throughput_table(rows: list[Row]) -> str:
 
 
 def latency_table(runs: list[dict[str, Any]]) -> str:
-    out = ["| input rate ev/s | events | achieved ev/s | drain after send s | SA updates "
-           "(measured) | p50 ms | p95 ms | p99 ms | max ms | of which ingest p50 / p99 ms | "
+    out = ["| guarantee | input rate ev/s | events | achieved ev/s | drain after send s | "
+           "SA updates (measured) | p50 ms | p95 ms | p99 ms | max ms | "
+           "visible to read_committed p50 / p99 ms | of which ingest p50 / p99 ms | "
            "CPU s / 1k events | peak RSS MiB |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
-        out.append(f"| {r['rate']:,} | {r['events']:,} | {r['achieved_rate']:,.0f} | "
+        out.append(f"| {r.get('guarantee', '')} | {r['rate']:,} | {r['events']:,} | "
+                   f"{r['achieved_rate']:,.0f} | "
                    f"{r['drain_after_send_s']:.2f} | {r['updates']:,} ({r['updates_measured']:,}) "
                    f"| {_f(r['p50_ms'], '.1f')} | {_f(r['p95_ms'], '.1f')} | "
                    f"{_f(r['p99_ms'], '.1f')} | {_f(r['max_ms'], '.1f')} | "
+                   f"{_f(r.get('visible_p50_ms'), '.1f')} / {_f(r.get('visible_p99_ms'), '.1f')} | "
                    f"{_f(r.get('ingest_p50_ms'), '.1f')} / {_f(r.get('ingest_p99_ms'), '.1f')} | "
                    f"{r['cpu_s_per_1k']:.3f} | {r['peak_rss_mib']:.0f} |")
     return "\n".join(out)
@@ -604,13 +668,29 @@ def measure(settings: Settings, args: argparse.Namespace, tmp: Path,
         report.setdefault("pipeline_outputs", counts)
         if s is not settings:
             delete_deployment(s, [s.app_id])
+    eos = None
+    if args.exactly_once:  # the other guarantee, on the same broker in the same run
+        eos = dataclasses.replace(settings, topic_prefix=f"{settings.topic_prefix}eos.",
+                                  app_id=f"{settings.app_id}-eos",
+                                  processing_guarantee="exactly_once")
+        print("bench: B pipeline, 1 worker, exactly_once", file=sys.stderr)
+        admin.create_topics(eos)
+        preload(eos, args.repeat, args.events)
+        row, _counts = run_pipeline(eos, n, 1, tmp, "eos", args.timeout)
+        row.name += " exactly_once"
+        rows.append(row)
+        print(f"bench: {row.name}: {row.events_per_s:,.0f} events/s", file=sys.stderr)
+        delete_deployment(eos, [eos.app_id])
     lat = []
-    for rate in args.rates:
-        print(f"bench: latency at {rate:,} events/s", file=sys.stderr)
-        lat.append(run_latency(settings, rate, args.rate_seconds, tmp, args.timeout))
-        print(f"bench: latency at {rate:,}/s: p50 {lat[-1]['p50_ms']:.0f} ms, p99 "
-              f"{lat[-1]['p99_ms']:.0f} ms, drained {lat[-1]['drain_after_send_s']:.1f} s "
-              "after the last send", file=sys.stderr)
+    for guarantee in [settings] + ([eos] if eos is not None else []):
+        for rate in args.rates:
+            print(f"bench: latency at {rate:,} events/s, {guarantee.processing_guarantee}",
+                  file=sys.stderr)
+            lat.append(run_latency(guarantee, rate, args.rate_seconds, tmp, args.timeout)
+                       | {"guarantee": guarantee.processing_guarantee})
+            print(f"bench: latency at {rate:,}/s: p50 {lat[-1]['p50_ms']:.0f} ms, p99 "
+                  f"{lat[-1]['p99_ms']:.0f} ms, drained {lat[-1]['drain_after_send_s']:.1f} s "
+                  "after the last send", file=sys.stderr)
     return rows, lat
 
 
@@ -638,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="input rates of the latency runs (empty: none)")
     parser.add_argument("--rate-seconds", type=float,
                         help="seconds of input per latency rate (default 30; --quick 5)")
+    parser.add_argument("--exactly-once", action="store_true",
+                        help="also measure the pipeline (1 worker) and the latencies with "
+                        "RTCC_PROCESSING_GUARANTEE=exactly_once")
     parser.add_argument("--timeout", type=float, default=7200)
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/...)")
     args = parser.parse_args(argv)
