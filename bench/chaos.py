@@ -40,7 +40,7 @@ from bench.private_kafka import PrivateKafka
 from streams import admin
 from streams.config import Settings, load
 from streams.processes import free_port, start_gateway, start_worker, stop
-from streams.topics import NORMALISED, audience_topic
+from streams.topics import AUDIENCES, NORMALISED, audience_topic
 
 PROFILE = "milwaukee_pd_cfs"
 SOURCE = "cad.events"
@@ -146,6 +146,8 @@ class Worker:
 
 
 class Deployment:
+    keep = False  # --keep: leave the topics and Redis keys for a post-mortem
+
     def __init__(self, base: Settings, tmp: Path, tag: str, size: Size,
                  bootstrap: str | None = None, redis_url: str | None = None,
                  **changes: Any) -> None:
@@ -187,6 +189,8 @@ class Deployment:
         return out
 
     def delete(self) -> None:
+        if Deployment.keep:
+            return
         try:
             names = [n for n in admin.list_topics(self.settings)
                      if n.startswith(self.settings.topic_prefix)
@@ -278,21 +282,27 @@ def _group_lag(settings: Settings) -> int | None:
     """Messages of the deployment's topics its consumer group has not committed yet, not
     counting the progress marks at the end of the normalised topic: ingest writes them
     every RTCC_MARK_INTERVAL_S and Faust commits every few seconds, so the raw lag of that
-    topic is almost never 0 (a settle that waited for it once hung for its whole timeout)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    topic is almost never 0 (a settle that waited for it once hung for its whole timeout).
+    Every partition of the SA topic counts, with or without a commit: the publish agent
+    must have read all of it."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     admin_client = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
                              enable_auto_commit=False)
     try:
-        committed = _committed(admin_client, settings.app_id)
+        committed = {tp: meta.offset for tp, meta in
+                     _committed(admin_client, settings.app_id).items()}
+        updates = settings.topic(checker.UPDATES_TOPIC)
+        for p in consumer.partitions_for_topic(updates) or ():
+            committed.setdefault(TopicPartition(updates, p), 0)
         tps = [tp for tp in committed if tp.topic.startswith(settings.topic_prefix)]
         if not tps:
             return None
         ends = consumer.end_offsets(tps)
         normalised = settings.topic(NORMALISED.name)
         return sum(max(0, (_end_of_events(consumer, tp, ends[tp])
-                           if tp.topic == normalised else ends[tp]) - committed[tp].offset)
+                           if tp.topic == normalised else ends[tp]) - committed[tp])
                    for tp in tps)
     finally:
         consumer.close()
@@ -324,31 +334,71 @@ def _committed(client: Any, group: str) -> dict[Any, Any]:
     return client.list_consumer_group_offsets(group)
 
 
-def _updates_end(settings: Settings) -> int:
+def _topic_ends(settings: Settings, names: tuple[str, ...]) -> tuple[int, ...]:
+    """The end offset of each topic, summed over its partitions."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
     try:
-        topic = settings.topic(checker.UPDATES_TOPIC)
-        parts = consumer.partitions_for_topic(topic) or set()
-        return sum(consumer.end_offsets([TopicPartition(topic, p) for p in parts]).values())
+        out = []
+        for name in names:
+            topic = settings.topic(name)
+            parts = consumer.partitions_for_topic(topic) or set()
+            out.append(sum(consumer.end_offsets(
+                [TopicPartition(topic, p) for p in parts]).values()))
+        return tuple(out)
     finally:
         consumer.close()
 
 
-def settle(settings: Settings, quiet_s: float = 6.0, timeout_s: float = 300.0) -> None:
-    """Until the group has committed everything and no SA update came for `quiet_s`."""
+def _updates_end(settings: Settings) -> int:
+    return _topic_ends(settings, (checker.UPDATES_TOPIC,))[0]
+
+
+def _outputs_end(settings: Settings) -> tuple[int, ...]:
+    """Ends of the SA topic and of every audience topic: what a verdict reads."""
+    return _topic_ends(settings, (checker.UPDATES_TOPIC,
+                                  *(audience_topic(a).name for a in AUDIENCES)))
+
+
+def _held(workers: list[Worker]) -> float | None:
+    """Events the running workers hold for event-time order (their reorder buffers), from
+    their /metrics; None if one does not answer."""
+    import urllib.request
+
+    total = 0.0
+    for w in workers:
+        if not w.running():
+            continue
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{w.settings.web_port}/metrics",
+                                          timeout=5).read().decode()
+        except OSError:
+            return None
+        total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("rtcc_correlation_buffered_events{"))
+    return total
+
+
+def settle(dep: Deployment, quiet_s: float = 6.0, timeout_s: float = 300.0) -> None:
+    """Until the pipeline is quiescent: the group committed every event, the workers hold
+    none in their reorder buffers, and neither the SA topic nor an audience topic grew for
+    `quiet_s`. (Judging while a worker still held events let it release them after the
+    settle, and be stopped before its publish agent read them: an SA update present, its
+    audience copies "lost".)"""
+    settings = dep.settings
     deadline = time.monotonic() + timeout_s
-    last, since = -1, time.monotonic()
+    last: tuple[int, ...] = ()
+    since = time.monotonic()
     while time.monotonic() < deadline:
         try:
-            end, lag = _updates_end(settings), _group_lag(settings)
+            end, lag = _outputs_end(settings), _group_lag(settings)
         except Exception:  # noqa: BLE001 (broker restarting)
             time.sleep(1.0)
             continue
         if end != last:
             last, since = end, time.monotonic()
-        elif lag == 0 and time.monotonic() - since >= quiet_s:
+        elif lag == 0 and time.monotonic() - since >= quiet_s and _held(dep.workers) == 0:
             return
         time.sleep(0.5)
     raise TimeoutError(f"{settings.topic_prefix} did not settle in {timeout_s:.0f} s")
@@ -378,7 +428,7 @@ def clean_run(base: Settings, tmp: Path, size: Size, rows: int, tag: str = "ref"
         sender = Sender(dep.settings, rows, rate)
         sender.start()
         sent = sender.done()
-        settle(dep.settings, timeout_s=1800)
+        settle(dep, timeout_s=1800)
         dep.stop_all()
         return Reference(dep.settings, sent, dep)
     except BaseException:
@@ -394,7 +444,7 @@ def judge(result: Result, ref: Reference, dep: Deployment) -> Result:
     result.audiences_ok = not bad
     if bad:
         result.notes.append("audience topics differ: " + ", ".join(
-            f"{k} {verdicts[k].line()}" for k in bad))
+            f"{k} {verdicts[k].line()} {verdicts[k].examples}" for k in bad))
     result.notes += dep.check_logs()
     return result
 
@@ -426,7 +476,7 @@ def kill9(base: Settings, tmp: Path, size: Size, ref: Reference, rng: random.Ran
             w.start()
             restarts.append(w.wait_recovered())
         sent = sender.done()
-        settle(dep.settings)
+        settle(dep)
         r = Result("kill -9 x%d (rocksdb)" % size.kills, sent,
                    recovery_s=max(restarts) if restarts else None)
         r.notes.append("restart to ready: " + ", ".join(f"{s:.1f}" for s in restarts) + " s")
@@ -464,7 +514,7 @@ def graceful(base: Settings, tmp: Path, size: Size, ref: Reference,
         w.start()
         second = w.wait_recovered()
         sent = sender.done()
-        settle(dep.settings)
+        settle(dep)
         r = Result("SIGTERM restart + redeploy", sent, recovery_s=first)
         r.notes.append(f"stop {stop_s:.1f} s; restart {first:.1f} s; redeploy "
                        f"(RTCC_BATCH_MAX=50, linger 20 ms) ready {second:.1f} s")
@@ -492,7 +542,7 @@ def scale(base: Settings, tmp: Path, size: Size, ref: Reference, rng: random.Ran
         time.sleep(rng.uniform(2.0, 4.0))
         b.term()
         sent = sender.done()
-        settle(dep.settings)
+        settle(dep)
         r = Result("scale 1 -> 2 -> 1", sent, recovery_s=joined)
         r.notes.append(f"second worker ready after {joined:.1f} s; stopped (SIGTERM)")
         dep.stop_all()
@@ -537,7 +587,7 @@ def broker_outage(base: Settings, tmp: Path, size: Size, ref: Reference,
                 pass
             time.sleep(0.2)
         sent = sender.done()
-        settle(dep.settings, timeout_s=600)
+        settle(dep, timeout_s=600)
         r = Result(f"broker down {size.broker_outage_s:.0f} s", sent)
         if not w.running():
             r.notes.append("worker exited during the outage; restarted")
@@ -663,7 +713,7 @@ def redis_outage(base: Settings, tmp: Path, size: Size, ref: Reference,
         redis_proc.start()
         back = time.monotonic()
         sent = sender.done()
-        settle(dep.settings)
+        settle(dep)
         audiences = checker.read_audiences(dep.settings)
         caught_up = _wait_redis(dep.settings, audiences, timeout_s=180)
         r = Result(f"Redis down {size.redis_outage_s:.0f} s", sent,
@@ -855,7 +905,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, help="kill -9 count (default 5)")
     parser.add_argument("--guarantee", choices=("at_least_once", "exactly_once"),
                         help="RTCC_PROCESSING_GUARANTEE of every worker (default: the setting)")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (worker logs), topics and Redis keys")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     size = FULL if args.full else SHORT
@@ -868,6 +919,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
     tmp = Path(tempfile.mkdtemp(prefix="rtcc-chaos-"))
+    Deployment.keep = args.keep
     try:
         results = run(names, size, tmp, args.seed, guarantee=args.guarantee)
     finally:
