@@ -100,7 +100,7 @@ BUFFERED = Gauge(
     "rtcc_correlation_buffered_events", "Events held for event-time order.", ["partition"])
 KPI_INCIDENTS = Counter(
     "rtcc_kpi_incidents_total", "Closed incidents given to the response-time measures, by "
-    "outcome (added, late, late_dropped, replaced, unchanged, unplaceable).", ["outcome"])
+    "outcome (added, late, late_dropped, replaced, unchanged, unplaceable, processing_error).", ["outcome"])
 KPI_RECORDS = Counter("rtcc_kpi_records_total", "Windowed response-time records published.")
 RESPONSE_SECONDS = Histogram(
     "rtcc_response_seconds", "Response times of closed incidents, from the call's receipt to "

@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import faust
-import orjson
 
 from agents.batching import Outbox, batches, current_event
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
@@ -28,8 +27,7 @@ from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
 from agents.correlate.write_behind import WriteBehind
-from agents.ingest.dead_letters import dead_letter, unexpected
-from agents.ingest.normalise import Origin
+from agents.ingest.dead_letters import stage_failure
 from agents.ingest.progress import is_mark
 from streams import channels, lag, metrics
 from streams.app import app, settings
@@ -190,12 +188,8 @@ async def correlate(stream: faust.StreamT) -> None:
                 log.exception("correlate: failed on %s[%d]@%d", event.message.topic,
                               event.message.partition, event.message.offset)
                 metrics.CORRELATED.labels("processing_error").inc()
-                message = event.message
-                origin = Origin(message.topic, message.partition, message.offset,
-                                int(message.timestamp * 1000) if message.timestamp else None)
-                record = dead_letter(unexpected(exc), "correlate", origin, message.key,
-                                     orjson.dumps(event.value))
-                out.add(channels.dead_letters, message.key, record)
+                out.add(channels.dead_letters, event.message.key,
+                        stage_failure("correlate", event.message, event.value, exc))
             lag.processed(event.message)
         # The batch's updates reach Kafka before its table writes: a RocksDB store keeps a
         # write at once, so a crash (SIGKILL) between the two would restart from state that

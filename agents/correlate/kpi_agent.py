@@ -15,6 +15,8 @@ import faust
 from agents.batching import Outbox, batches, current_event
 from agents.correlate.kpi import KpiAggregator
 from agents.correlate.write_behind import WriteBehind
+from agents.ingest.dead_letters import stage_failure
+from agents.ingest.times import as_utc
 from streams import channels, lag, metrics
 from streams.app import app, settings
 from streams.tables import PartitionView
@@ -57,12 +59,26 @@ async def measure_response_times(stream: faust.StreamT) -> None:
         last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
         for event in events:
             last_of[event.message.partition] = event
-            add(event, out)
+            take(event, out)
         for partition, event in last_of.items():
             if partition in views:
                 with current_event(event):  # its changelog partition
                     views[partition].flush()
         await out.send()
+
+
+def take(event: faust.types.EventT, out: Outbox) -> None:
+    """One closed incident. One the stage fails on (a bug: correlate wrote it) goes to the
+    dead-letter topic; raising instead would leave the batch unacked and restart the agent."""
+    try:
+        add(event, out)
+    except Exception as exc:  # a bug must not stop the measures: dead-letter it
+        log.exception("kpi: failed on %s[%d]@%d", event.message.topic,
+                      event.message.partition, event.message.offset)
+        metrics.KPI_INCIDENTS.labels("processing_error").inc()
+        out.add(channels.dead_letters, event.message.key,
+                stage_failure("kpi", event.message, event.value, exc))
+    lag.processed(event.message)
 
 
 def add(event: faust.types.EventT, out: Outbox) -> None:
@@ -72,7 +88,6 @@ def add(event: faust.types.EventT, out: Outbox) -> None:
     metrics.KPI_INCIDENTS.labels(outcome).inc()
     if outcome == "added":  # once per incident: a redelivered or revised one is not re-counted
         observe_response_times(incident)
-    lag.processed(event.message)
     # Event time of this stage: the latest close seen in the partition. Windows are an
     # hour long, so looking for complete ones once per minute of it is enough (advance
     # reads every open window).
@@ -86,15 +101,14 @@ def add(event: faust.types.EventT, out: Outbox) -> None:
 
 
 def observe_response_times(incident: dict) -> None:
-    received = incident.get("received_time")
-    if not received:
+    start = as_utc(incident.get("received_time"))
+    if start is None:
         return
-    start = datetime.fromisoformat(received.replace("Z", "+00:00"))
     labels = (incident.get("agency_id") or "unknown", str(incident.get("district") or "unknown"),
               str(incident.get("priority") or "unknown"))
     for step in ("dispatched", "on_scene"):
-        at = incident.get(f"{step}_time")
-        if at:
-            seconds = (datetime.fromisoformat(at.replace("Z", "+00:00")) - start).total_seconds()
+        at = as_utc(incident.get(f"{step}_time"))
+        if at is not None:
+            seconds = (at - start).total_seconds()
             if seconds >= 0:
                 metrics.RESPONSE_SECONDS.labels(*labels, step).observe(seconds)

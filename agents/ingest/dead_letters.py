@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timezone
+from typing import Any
+
+import orjson
 
 from agents.ingest.normalise import Origin
 from agents.ingest.rejection import Rejected
@@ -60,3 +63,11 @@ def dead_letter(rejected: Rejected, stage: str, origin: Origin, key: bytes | Non
 def unexpected(exc: BaseException) -> Rejected:
     """An exception that is not a validation result: a bug, dead-lettered, never fatal."""
     return Rejected("processing_error", detail=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def stage_failure(stage: str, message: Any, value: Any, exc: BaseException) -> DeadLetter:
+    """The dead letter of an event a later stage (correlate, kpi, publish) failed on: its
+    decoded `value` serialised again, and where `message` (a Faust message) was read."""
+    origin = Origin(message.topic, message.partition, message.offset,
+                    int(message.timestamp * 1000) if message.timestamp else None)
+    return dead_letter(unexpected(exc), stage, origin, message.key, orjson.dumps(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 from agents.ingest.rejection import Rejected
 
@@ -31,3 +32,18 @@ def check_range(field: str, when: datetime, now: datetime, min_year: int, skew_s
 def iso_utc(when: datetime) -> str:
     """UTC ISO-8601 with a 'Z', to the second: the one time format of normalised events."""
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A time of a normalised event or an SA update (ISO-8601, a naive one taken as UTC) as
+    an aware UTC datetime; None when missing or unreadable, so that a reader of derived
+    data (a renderer, a measure) leaves it out instead of failing."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc)

@@ -10,11 +10,9 @@ import logging
 from typing import Any
 
 import faust
-import orjson
 
 from agents.batching import Outbox, batches
-from agents.ingest.dead_letters import dead_letter, unexpected
-from agents.ingest.normalise import Origin
+from agents.ingest.dead_letters import stage_failure
 from agents.publish.policy import Policies
 from agents.publish.redact import redact
 from streams import channels, lag, metrics
@@ -49,10 +47,7 @@ async def publish(stream: faust.StreamT) -> None:
                     log.exception("publish: failed on %s[%d]@%d", message.topic,
                                   message.partition, message.offset)
                     metrics.AUDIENCE_UPDATES.labels("all", "processing_error").inc()
-                    origin = Origin(message.topic, message.partition, message.offset,
-                                    int(message.timestamp * 1000) if message.timestamp else None)
-                    out.add(channels.dead_letters, message.key, dead_letter(
-                        unexpected(exc), "publish", origin, message.key,
-                        orjson.dumps(event.value)))
+                    out.add(channels.dead_letters, message.key,
+                            stage_failure("publish", message, event.value, exc))
             lag.processed(event.message)
         await out.send()

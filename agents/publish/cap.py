@@ -30,7 +30,7 @@ from xml.etree import ElementTree as ET
 
 import h3
 
-from agents.publish.times import as_utc
+from agents.ingest.times import as_utc
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 

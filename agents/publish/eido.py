@@ -35,7 +35,7 @@ from xml.sax.saxutils import quoteattr
 
 import h3
 
-from agents.publish.times import as_utc
+from agents.ingest.times import as_utc
 
 EIDO_VERSION = "1.0"
 DEFAULT_ISSUER = "rtcc-streams"

@@ -235,6 +235,29 @@ def test_kpi_counts_incidents_and_records():
         "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"}) == count
 
 
+def test_kpi_dead_letters_an_incident_it_fails_on():
+    import base64
+
+    from agents.batching import Outbox
+    from agents.correlate import kpi_agent
+    from streams import channels
+    from streams.app import app
+
+    broken = {"agency_id": "MPD", "district": "4", "subject_id": "cad:MPD:K9",
+              "received_time": "not a time", "closed_time": None}
+    event = SimpleNamespace(value=broken, message=message("rtcc.internal.finished", b"", 7))
+    before = value("rtcc_kpi_incidents_total", outcome="processing_error")
+    out = Outbox(app)
+    kpi_agent.take(event, out)  # does not raise
+    assert value("rtcc_kpi_incidents_total", outcome="processing_error") == before + 1
+    [(topic, _, raw, _)] = out.messages
+    assert topic == channels.dead_letters.get_topic_name()
+    record = orjson.loads(raw)
+    assert (record["stage"], record["reason"], record["source_offset"]) == \
+        ("kpi", "processing_error", 7)
+    assert orjson.loads(base64.b64decode(record["original_value_b64"])) == broken
+
+
 # ------------------------------------------------------------------------------ lag
 
 
