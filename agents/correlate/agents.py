@@ -27,7 +27,7 @@ from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
 from agents.correlate.write_behind import WriteBehind
-from agents.ingest.dead_letters import stage_failure
+from agents.failures import dead_letter_failure
 from agents.ingest.progress import is_mark
 from streams import channels, lag, metrics
 from streams.app import app, settings
@@ -184,12 +184,9 @@ async def correlate(stream: faust.StreamT) -> None:
             last_of[partition] = event
             try:
                 handle(partition, event.value, out)
-            except Exception as exc:  # one bad event must not stop the picture: dead-letter it
-                log.exception("correlate: failed on %s[%d]@%d", event.message.topic,
-                              event.message.partition, event.message.offset)
+            except Exception as exc:  # one bad event must not stop the picture
                 metrics.CORRELATED.labels("processing_error").inc()
-                out.add(channels.dead_letters, event.message.key,
-                        stage_failure("correlate", event.message, event.value, exc))
+                dead_letter_failure("correlate", event, exc, out)
             lag.processed(event.message)
         # The batch's updates reach Kafka before its table writes: a RocksDB store keeps a
         # write at once, so a crash (SIGKILL) between the two would restart from state that

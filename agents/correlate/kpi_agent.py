@@ -7,7 +7,6 @@ district's window to one aggregator (agents/correlate/kpi.py, pure).
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 import faust
@@ -15,14 +14,13 @@ import faust
 from agents.batching import Outbox, batches, current_event
 from agents.correlate.kpi import KpiAggregator
 from agents.correlate.write_behind import WriteBehind
-from agents.ingest.dead_letters import stage_failure
+from agents.failures import dead_letter_failure
 from agents.ingest.times import as_utc
 from streams import channels, lag, metrics
 from streams.app import app, settings
 from streams.tables import PartitionView
 from streams.topics import FINISHED_INCIDENTS, partitions_of
 
-log = logging.getLogger(__name__)
 
 kpi_table = app.Table("kpi-windows", default=None,
                       partitions=partitions_of(FINISHED_INCIDENTS, settings))
@@ -72,12 +70,9 @@ def take(event: faust.types.EventT, out: Outbox) -> None:
     dead-letter topic; raising instead would leave the batch unacked and restart the agent."""
     try:
         add(event, out)
-    except Exception as exc:  # a bug must not stop the measures: dead-letter it
-        log.exception("kpi: failed on %s[%d]@%d", event.message.topic,
-                      event.message.partition, event.message.offset)
+    except Exception as exc:  # a bug must not stop the measures
         metrics.KPI_INCIDENTS.labels("processing_error").inc()
-        out.add(channels.dead_letters, event.message.key,
-                stage_failure("kpi", event.message, event.value, exc))
+        dead_letter_failure("kpi", event, exc, out)
     lag.processed(event.message)
 
 

@@ -6,19 +6,17 @@ id, so one subject's updates stay in order on one partition of each audience top
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import faust
 
 from agents.batching import Outbox, batches
-from agents.ingest.dead_letters import stage_failure
+from agents.failures import dead_letter_failure
 from agents.publish.policy import Policies
 from agents.publish.redact import redact
 from streams import channels, lag, metrics
 from streams.app import app, settings
 
-log = logging.getLogger(__name__)
 
 policies = Policies.load(settings.audiences_file)
 
@@ -42,12 +40,8 @@ async def publish(stream: faust.StreamT) -> None:
             if event.value is not None:
                 try:
                     publish_to_audiences(event.value, out)
-                except Exception as exc:  # a bug must not stop partner feeds: dead-letter it
-                    message = event.message
-                    log.exception("publish: failed on %s[%d]@%d", message.topic,
-                                  message.partition, message.offset)
+                except Exception as exc:  # a bug must not stop partner feeds
                     metrics.AUDIENCE_UPDATES.labels("all", "processing_error").inc()
-                    out.add(channels.dead_letters, message.key,
-                            stage_failure("publish", message, event.value, exc))
+                    dead_letter_failure("publish", event, exc, out)
             lag.processed(event.message)
         await out.send()
