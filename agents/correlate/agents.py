@@ -103,10 +103,15 @@ def state_of(partition: int) -> PartitionState:
 
 @app.on_partitions_revoked.connect
 async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
-    """A revoked partition's state may change elsewhere: rebuild it from the table if it returns."""
+    """A revoked partition's state may change elsewhere: rebuild it from the table if it
+    returns. Its buffered-events gauge goes too: the new owner reports the partition."""
     for tp in revoked:
         if tp.topic == channels.normalised.get_topic_name():
             partitions.pop(tp.partition, None)
+            try:
+                metrics.BUFFERED.remove(str(tp.partition))
+            except KeyError:  # no event of it handled here yet
+                pass
 
 
 def publish(result: Result, finished: list[dict[str, Any]], out: Outbox) -> None:

@@ -191,6 +191,23 @@ def test_correlation_handle_counts_late_events_and_buffered_ones():
     assert value("rtcc_events_late_total") == before + 1
 
 
+
+def test_a_revoked_partition_leaves_the_buffered_gauge():
+    """Its new owner reports it; a stale value here would show events held twice."""
+    from agents.batching import Outbox
+    from agents.correlate import agents as correlate
+    from streams import channels
+    from streams.app import app
+
+    partition = 5
+    correlate.handle(partition, f.event(subject="R1", minutes=0), Outbox(app))
+    assert value("rtcc_correlation_buffered_events", partition=str(partition)) >= 1
+    revoked = {TP(channels.normalised.get_topic_name(), partition)}
+    asyncio.run(correlate.forget_revoked(app, revoked))
+    assert REGISTRY.get_sample_value("rtcc_correlation_buffered_events",
+                                     {"partition": str(partition)}) is None
+    assert partition not in correlate.partitions
+
 @covers("rtcc_table_keys", "rtcc_hotspots_open")
 def test_table_sizes_and_open_hotspots_are_measured():
     from agents.correlate import agents as correlate
