@@ -249,11 +249,15 @@ def start_plain(settings: Settings, source: str, sink: str, log: Path) -> subpro
 
 def start_workers(settings: Settings, count: int, tmp: Path,
                   tag: str) -> tuple[list[subprocess.Popen[bytes]], list[Settings], list[Path]]:
+    """`count` workers of one deployment. Their data directories are the deployment's own
+    (named by its app id): a RocksDB left by another step with the same tag (the latency
+    step of the other guarantee) held offsets of changelogs this one does not have, and
+    Faust refused to start (ConsistencyError: persisted offset above the highwater)."""
     procs, configs, logs = [], [], []
     for i in range(count):
-        s = dataclasses.replace(settings, web_port=free_port(),
-                                data_dir=tmp / f"{tag}-worker{i}")
-        log = tmp / f"{tag}-worker{i}.log"
+        name = f"{settings.app_id}-{tag}-worker{i}"
+        s = dataclasses.replace(settings, web_port=free_port(), data_dir=tmp / name)
+        log = tmp / f"{name}.log"
         procs.append(start_worker(s, log))
         configs.append(s)
         logs.append(log)
@@ -266,6 +270,21 @@ def summed(configs: list[Settings]) -> dict[str, float]:
         for k, v in metric_sums(s.web_port).items():
             total[k] = total.get(k, 0.0) + v
     return total
+
+
+def print_failure(log: Path, errors: int = 5) -> None:
+    """A failed step's worker log, as the reader needs it: the first errors (the cause; a
+    crash's tail shows only the shutdown it caused), then the tail."""
+    if not log.exists():
+        return
+    text = log.read_text(errors="replace")
+    first = [line for line in text.splitlines()
+             if '"level":"error"' in line or '"level":"critical"' in line
+             or "[ERROR]" in line or "[CRITICAL]" in line][:errors]
+    if first:
+        print(f"bench: {log.name} first errors:\n" + "\n".join(line[:4000] for line in first),
+              file=sys.stderr)
+    print(f"bench: {log.name} tail:\n{text[-3000:]}", file=sys.stderr)
 
 
 def check_logs(logs: list[Path]) -> None:
@@ -294,7 +313,7 @@ def run_plain(settings: Settings, n: int, tmp: Path, timeout_s: float) -> Row:
 
         w = watch([proc], progress, lambda: seen[0] >= n, timeout_s)
     except BaseException:
-        print(f"bench: plain Faust log tail:\n{log.read_text()[-3000:]}", file=sys.stderr)
+        print_failure(log)
         raise
     finally:
         stop(proc)
@@ -356,8 +375,7 @@ def run_pipeline(settings: Settings, n: int, workers: int, tmp: Path, tag: str,
         check_logs(logs)
     except BaseException:
         for log in logs:
-            if log.exists():
-                print(f"bench: {log.name} tail:\n{log.read_text()[-3000:]}", file=sys.stderr)
+            print_failure(log)
         raise
     finally:
         for p in procs:
@@ -527,8 +545,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
         check_logs(logs)
     except BaseException:
         for log in logs:
-            if log.exists():
-                print(f"bench: {log.name} tail:\n{log.read_text()[-3000:]}", file=sys.stderr)
+            print_failure(log)
         raise
     finally:
         stop(procs[0])
