@@ -79,11 +79,11 @@ def summary_line(counts: dict[str, dict[str, float]]) -> str:
     return "== " + " | ".join(parts) + (f" | dead letters: {top}" if top else "")
 
 
-def _live_view(settings: Settings, stop: threading.Event) -> None:
+def _live_view(settings: Settings, done: threading.Event) -> None:
     shown_this_second, second = 0, int(time.monotonic())
     for partition, offset, doc in messages(settings, settings.topic("rtcc.sa.updates"),
                                            from_beginning=False, idle_timeout_s=None):
-        if stop.is_set():
+        if done.is_set():
             return
         if is_mark(doc):
             continue
@@ -122,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_log = log_dir / "worker.log"
     children: list[subprocess.Popen] = []
+    view_done = threading.Event()
 
     def stop_all() -> None:
+        view_done.set()
         for child in reversed(children):
             stop(child)
 
@@ -150,8 +152,7 @@ def run(args: argparse.Namespace) -> int:
         print("demo: live SA updates (a sample, at most "
               f"{MAX_LINES_PER_S}/s) and a summary every {SUMMARY_EVERY_S:.0f} s; Ctrl-C stops\n",
               flush=True)
-        stop = threading.Event()
-        threading.Thread(target=_live_view, args=(settings, stop), daemon=True).start()
+        threading.Thread(target=_live_view, args=(settings, view_done), daemon=True).start()
         while worker.poll() is None:
             time.sleep(SUMMARY_EVERY_S)
             try:
