@@ -39,7 +39,7 @@ from bench import checker
 from bench.private_kafka import PrivateKafka
 from streams import admin
 from streams.config import Settings, load
-from streams.processes import free_port, start_gateway, start_worker, stop
+from streams.processes import free_port, scrape_metrics, start_gateway, start_worker, stop
 from streams.topics import AUDIENCES, NORMALISED, audience_topic
 
 PROFILE = "milwaukee_pd_cfs"
@@ -364,19 +364,15 @@ def _outputs_end(settings: Settings) -> tuple[int, ...]:
 def _held(workers: list[Worker]) -> float | None:
     """Events the running workers hold for event-time order (their reorder buffers), from
     their /metrics; None if one does not answer."""
-    import urllib.request
-
     total = 0.0
     for w in workers:
         if not w.running():
             continue
         try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{w.settings.web_port}/metrics",
-                                          timeout=5).read().decode()
+            series = scrape_metrics(w.settings.web_port)
         except OSError:
             return None
-        total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                     if line.startswith("rtcc_correlation_buffered_events{"))
+        total += sum(series.get("rtcc_correlation_buffered_events", {}).values())
     return total
 
 

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from bench.ingest import (PASSTHROUGH, PROFILE, RESULTS_DIR, _assign_from_start,
                           machine_info, passthrough, proc_usage)
 from streams import admin, config
 from streams.config import REPO_ROOT, Settings
-from streams.processes import free_port, start_worker, stop
+from streams.processes import free_port, scrape_metrics, start_worker, stop
 from streams.topics import CAD_EVENTS, NORMALISED, SA_UPDATES, TopicSpec
 
 PLAIN_OUT = TopicSpec("bench.plain.out", "Baseline P: source messages forwarded by plain Faust.")
@@ -191,15 +190,8 @@ def delete_deployment(settings: Settings, groups: list[str]) -> None:
 
 
 def metric_sums(port: int) -> dict[str, float]:
-    """rtcc_* counters of one worker, summed over their labels."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    sums: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("rtcc_"):
-            name = line.split("{", 1)[0].split(" ", 1)[0]
-            sums[name] = sums.get(name, 0.0) + float(line.rpartition(" ")[2])
-    return sums
+    """rtcc_* series of one worker, summed over their labels."""
+    return {name: sum(values.values()) for name, values in scrape_metrics(port).items()}
 
 
 @dataclass
