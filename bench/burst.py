@@ -4,10 +4,12 @@ The Milwaukee calls are repeated with shifted ids and times (`bench/pipeline.py`
 the replay's `repeat`) and sent flat out while one worker runs; the worker's resident memory
 (VmRSS of /proc/PID/status) is sampled every half second. The run passes when the worker
 never exits and every event is accounted for on its /metrics: normalised + dead-lettered ==
-produced.
+produced. Beside RSS it samples what RocksDB holds (`rtcc_table_store_bytes`), so a rise
+can be told apart: RocksDB's memtables and caches, or the rest of the process.
 
     python -m bench.burst                   # 1,000,000 events (30 x Milwaukee, capped)
     python -m bench.burst --events 20000    # a smoke run
+    python -m bench.burst --faust-rocksdb   # Faust's RocksDB defaults instead of RTCC_ROCKSDB_*
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ from pathlib import Path
 
 from bench.pipeline import MILWAUKEE_EVENTS, delete_deployment, metric_sums, preload
 from streams import admin
-from streams.config import load
-from streams.processes import free_port, start_worker, stop
+from streams.config import Settings, load
+from streams.processes import free_port, scrape_metrics, start_worker, stop
+
+MIB = 1024 * 1024
+# faust/stores/rocksdb.py: what a worker gets without RTCC_ROCKSDB_* (per table partition)
+FAUST_ROCKSDB_DEFAULTS = {"rocksdb_write_buffer_bytes": 64 * MIB,
+                          "rocksdb_max_write_buffers": 3,
+                          "rocksdb_block_cache_bytes": 2048 * MIB}
 
 
 def vm_rss_mib(pid: int) -> float | None:
@@ -39,18 +47,29 @@ def vm_rss_mib(pid: int) -> float | None:
     return None
 
 
+def store_mib(port: int) -> dict[str, float]:
+    """MiB RocksDB holds on a worker, by kind (memtables, block_cache, table_readers)."""
+    sizes: dict[str, float] = {}
+    for labels, value in scrape_metrics(port).get("rtcc_table_store_bytes", {}).items():
+        kind = labels.split('kind="', 1)[1].split('"', 1)[0]
+        sizes[kind] = sizes.get(kind, 0.0) + value / MIB
+    return sizes
+
+
 def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
-          tmp: Path) -> dict:
+          tmp: Path, faust_rocksdb: bool = False) -> dict:
     run = uuid.uuid4().hex[:6]
     base = load()
-    settings = dataclasses.replace(base, app_id=f"rtcc-burst-{run}", topic_prefix=f"burst.{run}.",
-                                   topic_partitions=partitions, web_port=free_port(),
-                                   data_dir=tmp / "worker", log_format="text",
-                                   stages=stages or base.stages)
+    settings: Settings = dataclasses.replace(
+        base, app_id=f"rtcc-burst-{run}", topic_prefix=f"burst.{run}.",
+        topic_partitions=partitions, web_port=free_port(), data_dir=tmp / "worker",
+        log_format="text", stages=stages or base.stages,
+        **(FAUST_ROCKSDB_DEFAULTS if faust_rocksdb else {}))
     admin.create_topics(settings)
     log = tmp / "worker.log"
     proc = start_worker(settings, log)
     samples: list[tuple[float, float]] = []
+    memtables: list[tuple[float, float]] = []  # (s, MiB) of the RocksDB memtables
     produced = {"n": 0, "error": None, "s": 0.0}
     t0 = time.monotonic()
     try:
@@ -89,6 +108,8 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
                 m = metric_sums(settings.web_port)
                 accounted = m.get("rtcc_events_normalised_total", 0) + m.get(
                     "rtcc_events_dead_lettered_total", 0)
+                memtables.append((time.monotonic() - start,
+                                  store_mib(settings.web_port).get("memtables", 0.0)))
             except OSError:
                 pass
             if not producer.is_alive():
@@ -104,6 +125,8 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
         # the later stages read the burst from Kafka at their own pace: how far they got
         correlated = m.get("rtcc_correlation_events_total", 0)
         text = log.read_text(errors="replace")
+        store = store_mib(settings.web_port)
+        every = max(1, len(samples) // 30)
         return {
             "events": produced["n"], "normalised": int(normalised), "dead_lettered": int(dead),
             "accounted": int(normalised + dead) == produced["n"],
@@ -114,7 +137,11 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
             "peak_rss_mib": round(max(r for _, r in samples), 1) if samples else None,
             "start_rss_mib": round(samples[0][1], 1) if samples else None,
             "end_rss_mib": round(samples[-1][1], 1) if samples else None,
-            "rss_over_time": [(round(t), round(r)) for t, r in samples[:: max(1, len(samples) // 30)]],
+            "rocksdb": "faust defaults" if faust_rocksdb else "RTCC_ROCKSDB_* settings",
+            "peak_memtables_mib": round(max((m for _, m in memtables), default=0.0), 1),
+            "end_store_mib": {k: round(v, 1) for k, v in store.items()},
+            "rss_over_time": [(round(t), round(r)) for t, r in samples[::every]],
+            "memtables_over_time": [(round(t), round(m)) for t, m in memtables[::every]],
             "crashed": "Crashed reason=" in text or "Traceback" in text,
             "worker_alive": proc.poll() is None,
             "total_s": round(time.monotonic() - t0, 1),
@@ -131,16 +158,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--stages", help="RTCC_STAGES of the worker (default: the setting)")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--faust-rocksdb", action="store_true",
+                        help="run with Faust's RocksDB defaults (64 MiB x 3 memtables, 2 GiB "
+                             "block cache per table partition), to compare")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="rtcc-burst-"))
     try:
-        r = burst(args.events, args.partitions, args.stages, args.timeout, tmp)
+        r = burst(args.events, args.partitions, args.stages, args.timeout, tmp,
+                  faust_rocksdb=args.faust_rocksdb)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for k, v in r.items():
-        if k != "rss_over_time":
-            print(f"{k:16} {v}")
-    print("rss (s, MiB)     " + " ".join(f"{t}:{m}" for t, m in r["rss_over_time"]))
+        if not k.endswith("_over_time"):
+            print(f"{k:18} {v}")
+    print("rss (s, MiB)       " + " ".join(f"{t}:{m}" for t, m in r["rss_over_time"]))
+    print("memtables (s, MiB) " + " ".join(f"{t}:{m}" for t, m in r["memtables_over_time"]))
     ok = r["accounted"] and not r["crashed"] and r["worker_alive"]
     print("OK" if ok else "FAIL")
     return 0 if ok else 1

@@ -41,6 +41,35 @@ settings = load()
 app = create_app(settings)
 
 
+def state_table(name: str, partitions: int) -> faust.Table:
+    """A table of per-partition state, with RocksDB sized for this worker (streams.config).
+
+    Values go to the changelog and the store through orjson, like every topic here, not
+    Faust's default stdlib-json codec (a few per cent of the worker's CPU, bench/NOTES.md).
+    Both write plain JSON, so state written by either reads back the same. Keys keep
+    Faust's codec: its bytes name the record in the compacted changelog.
+    """
+    table = app.Table(name, default=None, partitions=partitions,
+                      options=rocksdb_options(settings))
+    # Faust derives it from value_type (json without one); read when the store is built.
+    table.value_serializer = "orjson"
+    return table
+
+
+def rocksdb_options(settings: Settings) -> dict[str, int] | None:
+    """Faust's RocksDBOptions for the deployment's store; None leaves other stores alone.
+
+    A fresh dict per table: Faust's RocksDB store pops keys from the dict it is given.
+    """
+    if not settings.table_store.startswith("rocksdb"):
+        return None
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_bytes,
+        "max_write_buffer_number": settings.rocksdb_max_write_buffers,
+        "block_cache_size": settings.rocksdb_block_cache_bytes,
+    }
+
+
 def topic(spec: TopicSpec, **options: object) -> faust.TopicT:
     """The Faust topic of a spec, with the deployment's prefix and partitions."""
     return app.topic(

@@ -111,6 +111,10 @@ GHOSTS = Counter(
     "rtcc_events_ghosted_total", "Ghost copies of events near an area border sent to the "
     "neighbouring area.", ["source"])
 TABLE_KEYS = Gauge("rtcc_table_keys", "Keys held in a state table by this worker.", ["table"])
+TABLE_STORE_BYTES = Gauge(
+    "rtcc_table_store_bytes", "Memory RocksDB holds for a state table on this worker, read "
+    "from RocksDB at each scrape, by kind (memtables, block_cache, table_readers): the part "
+    "of the worker's RSS that its settings (RTCC_ROCKSDB_*) bound.", ["table", "kind"])
 END_TO_END_SECONDS = Histogram(
     "rtcc_end_to_end_seconds",
     "From a source event's arrival in its Kafka topic to the SA update it caused.",

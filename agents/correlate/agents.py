@@ -30,7 +30,7 @@ from agents.correlate.write_behind import WriteBehind
 from agents.failures import dead_letter_failure
 from agents.ingest.progress import is_mark
 from streams import channels, lag, metrics
-from streams.app import app, settings
+from streams.app import app, settings, state_table
 from streams.tables import PartitionView
 from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
 
@@ -38,10 +38,10 @@ log = logging.getLogger(__name__)
 
 
 _table_partitions = partitions_of(NORMALISED, settings)
-incidents_table = app.Table("correlate-incidents", default=None, partitions=_table_partitions)
-groups_table = app.Table("correlate-groups", default=None, partitions=_table_partitions)
-pending_table = app.Table("correlate-pending", default=None, partitions=_table_partitions)
-hotspots_table = app.Table("correlate-hotspots", default=None, partitions=_table_partitions)
+incidents_table = state_table("correlate-incidents", _table_partitions)
+groups_table = state_table("correlate-groups", _table_partitions)
+pending_table = state_table("correlate-pending", _table_partitions)
+hotspots_table = state_table("correlate-hotspots", _table_partitions)
 
 CONFIG = CorrelationConfig(
     rules=MatchRules(

@@ -17,13 +17,12 @@ from agents.correlate.write_behind import WriteBehind
 from agents.failures import dead_letter_failure
 from agents.ingest.times import as_utc
 from streams import channels, lag, metrics
-from streams.app import app, settings
+from streams.app import app, settings, state_table
 from streams.tables import PartitionView
 from streams.topics import FINISHED_INCIDENTS, partitions_of
 
 
-kpi_table = app.Table("kpi-windows", default=None,
-                      partitions=partitions_of(FINISHED_INCIDENTS, settings))
+kpi_table = state_table("kpi-windows", partitions_of(FINISHED_INCIDENTS, settings))
 aggregators: dict[int, KpiAggregator] = {}
 views: dict[int, WriteBehind] = {}  # the table as each aggregator sees it, flushed per batch
 watermarks: dict[int, datetime] = {}

@@ -220,6 +220,22 @@ def test_table_sizes_and_open_hotspots_are_measured():
     assert REGISTRY.get_sample_value("rtcc_hotspots_open") is not None
 
 
+@covers("rtcc_table_store_bytes")
+def test_rocksdb_memory_of_a_table_is_measured(tmp_path):
+    import faust
+
+    from streams import store_memory
+
+    rocks = faust.App("test-metrics-store", store="rocksdb://", datadir=str(tmp_path),
+                      autodiscover=False)
+    table = rocks.Table("metrics-store", default=None, partitions=1)
+    table.data._db_for_partition(0).put(b"incident", b"x" * 10_000)
+    store_memory.measure([table])
+    assert value("rtcc_table_store_bytes", table="metrics-store", kind="memtables") >= 10_000
+    assert REGISTRY.get_sample_value("rtcc_table_store_bytes",
+                                     {"table": "metrics-store", "kind": "block_cache"}) is not None
+
+
 @covers("rtcc_kpi_incidents_total", "rtcc_kpi_records_total", "rtcc_response_seconds")
 def test_kpi_counts_incidents_and_records():
     from agents.batching import Outbox
