@@ -63,6 +63,15 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    """A parser that accepts one of the lower-case `choices`, in any case."""
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw.lower()
+    return parse
+
+
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
 
@@ -162,6 +171,10 @@ class Settings:
     rocksdb_block_cache_bytes: int = _setting(
         "RTCC_ROCKSDB_BLOCK_CACHE_BYTES", 4 * 1024 * 1024, int,
         "Block cache of one RocksDB database (Faust's default: 2 GiB).")
+    event_loop: str = _setting(
+        "RTCC_EVENT_LOOP", "uvloop", _choice("uvloop", "aio"),
+        "Event loop of the worker: uvloop (libuv, in C) or aio (the standard library's). "
+        "Faust's cost per message is mostly event-loop work (bench/NOTES.md).")
     log_level: str = _setting("RTCC_LOG_LEVEL", "info", str, "Worker log level.")
     log_format: str = _setting(
         "RTCC_LOG_FORMAT", "json", str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import faust
+import mode.loop
 
 from streams.app import app, settings
 from streams.logs import logging_config
@@ -34,6 +35,8 @@ def load_stages() -> faust.App:
 
 
 def run() -> None:
+    # Before Faust's worker makes its loop: the policy decides which loop that is.
+    mode.loop.use(settings.event_loop)
     load_stages()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
