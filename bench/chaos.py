@@ -278,53 +278,85 @@ class Sender(threading.Thread):
 MARK_TAIL = 2000  # messages read back from a partition's end to find its last event
 
 
-def _group_lag(settings: Settings) -> int | None:
-    """Messages of the deployment's topics its consumer group has not committed yet, not
-    counting the progress marks at the end of the normalised topic: ingest writes them
-    every RTCC_MARK_INTERVAL_S and Faust commits every few seconds, so the raw lag of that
-    topic is almost never 0 (a settle that waited for it once hung for its whole timeout).
-    Every partition of the SA topic counts, with or without a commit: the publish agent
-    must have read all of it."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+class Probe:
+    """What the settle asks of Kafka, through one admin client and one consumer for its
+    whole length (not new clients every poll), remembering how far it read each normalised
+    partition so that each poll reads only what arrived since."""
 
-    admin_client = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             enable_auto_commit=False)
-    try:
+    def __init__(self, settings: Settings) -> None:
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        bootstrap = settings.kafka_bootstrap.split(",")
+        self.settings = settings
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        # normalised partition -> (offset read up to, offset after its last non-mark event)
+        self.scanned: dict[Any, tuple[int, int]] = {}
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.admin.close()
+
+    def group_lag(self) -> int | None:
+        """Messages of the deployment's topics its consumer group has not committed yet,
+        not counting the progress marks at the end of the normalised topic: ingest writes
+        them every RTCC_MARK_INTERVAL_S and Faust commits every few seconds, so the raw lag
+        of that topic is almost never 0 (a settle that waited for it once hung for its
+        whole timeout). Every partition of the SA topic counts, with or without a commit:
+        the publish agent must have read all of it."""
+        from kafka import TopicPartition
+
+        settings = self.settings
         committed = {tp: meta.offset for tp, meta in
-                     _committed(admin_client, settings.app_id).items()}
+                     _committed(self.admin, settings.app_id).items()}
         updates = settings.topic(checker.UPDATES_TOPIC)
-        for p in consumer.partitions_for_topic(updates) or ():
+        for p in self.consumer.partitions_for_topic(updates) or ():
             committed.setdefault(TopicPartition(updates, p), 0)
         tps = [tp for tp in committed if tp.topic.startswith(settings.topic_prefix)]
         if not tps:
             return None
-        ends = consumer.end_offsets(tps)
+        ends = self.consumer.end_offsets(tps)
         normalised = settings.topic(NORMALISED.name)
-        return sum(max(0, (_end_of_events(consumer, tp, ends[tp])
+        return sum(max(0, (self.end_of_events(tp, ends[tp])
                            if tp.topic == normalised else ends[tp]) - committed[tp])
                    for tp in tps)
-    finally:
-        consumer.close()
-        admin_client.close()
 
+    def end_of_events(self, tp: Any, end: int) -> int:
+        """The offset after the last message of `tp` that is not a progress mark."""
+        # The first look reads back at most MARK_TAIL messages; if they are all marks, the
+        # last event is taken to sit just before them (the lag is over-, never under-stated).
+        start = max(0, end - MARK_TAIL)
+        position, after_last = self.scanned.get(tp, (start, start))
+        if position < end:
+            self.consumer.assign([tp])
+            self.consumer.seek(tp, position)
+            while position < end:
+                records = self.consumer.poll(timeout_ms=1000).get(tp, [])
+                if not records:
+                    break
+                for r in records:
+                    if not is_mark(orjson.loads(r.value) if r.value else None):
+                        after_last = r.offset + 1
+                    position = r.offset + 1
+            self.scanned[tp] = (position, after_last)
+        return after_last
 
-def _end_of_events(consumer: Any, tp: Any, end: int) -> int:
-    """The offset after the last message of `tp` that is not a progress mark."""
-    start = max(0, end - MARK_TAIL)
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-    last_event = start - 1 if start else -1
-    position = start
-    while position < end:
-        records = consumer.poll(timeout_ms=1000).get(tp, [])
-        if not records:
-            break
-        for r in records:
-            if not is_mark(orjson.loads(r.value) if r.value else None):
-                last_event = r.offset
-            position = r.offset + 1
-    return last_event + 1
+    def topic_ends(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        """The end offset of each topic, summed over its partitions."""
+        from kafka import TopicPartition
+
+        out = []
+        for name in names:
+            topic = self.settings.topic(name)
+            parts = self.consumer.partitions_for_topic(topic) or set()
+            out.append(sum(self.consumer.end_offsets(
+                [TopicPartition(topic, p) for p in parts]).values()))
+        return tuple(out)
+
+    def outputs_end(self) -> tuple[int, ...]:
+        """Ends of the SA topic and of every audience topic: what a verdict reads."""
+        return self.topic_ends((checker.UPDATES_TOPIC,
+                                *(audience_topic(a).name for a in AUDIENCES)))
 
 
 def _committed(client: Any, group: str) -> dict[Any, Any]:
@@ -334,31 +366,12 @@ def _committed(client: Any, group: str) -> dict[Any, Any]:
     return client.list_consumer_group_offsets(group)
 
 
-def _topic_ends(settings: Settings, names: tuple[str, ...]) -> tuple[int, ...]:
-    """The end offset of each topic, summed over its partitions."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
-    try:
-        out = []
-        for name in names:
-            topic = settings.topic(name)
-            parts = consumer.partitions_for_topic(topic) or set()
-            out.append(sum(consumer.end_offsets(
-                [TopicPartition(topic, p) for p in parts]).values()))
-        return tuple(out)
-    finally:
-        consumer.close()
-
-
 def _updates_end(settings: Settings) -> int:
-    return _topic_ends(settings, (checker.UPDATES_TOPIC,))[0]
-
-
-def _outputs_end(settings: Settings) -> tuple[int, ...]:
-    """Ends of the SA topic and of every audience topic: what a verdict reads."""
-    return _topic_ends(settings, (checker.UPDATES_TOPIC,
-                                  *(audience_topic(a).name for a in AUDIENCES)))
+    probe = Probe(settings)
+    try:
+        return probe.topic_ends((checker.UPDATES_TOPIC,))[0]
+    finally:
+        probe.close()
 
 
 def _held(workers: list[Worker]) -> float | None:
@@ -386,17 +399,26 @@ def settle(dep: Deployment, quiet_s: float = 6.0, timeout_s: float = 300.0) -> N
     deadline = time.monotonic() + timeout_s
     last: tuple[int, ...] = ()
     since = time.monotonic()
-    while time.monotonic() < deadline:
-        try:
-            end, lag = _outputs_end(settings), _group_lag(settings)
-        except Exception:  # noqa: BLE001 (broker restarting)
-            time.sleep(1.0)
-            continue
-        if end != last:
-            last, since = end, time.monotonic()
-        elif lag == 0 and time.monotonic() - since >= quiet_s and _held(dep.workers) == 0:
-            return
-        time.sleep(0.5)
+    probe: Probe | None = None
+    try:
+        while time.monotonic() < deadline:
+            try:
+                probe = probe or Probe(settings)
+                end, lag = probe.outputs_end(), probe.group_lag()
+            except Exception:  # noqa: BLE001 (broker restarting: new clients next time)
+                if probe is not None:
+                    probe.close()
+                    probe = None
+                time.sleep(1.0)
+                continue
+            if end != last:
+                last, since = end, time.monotonic()
+            elif lag == 0 and time.monotonic() - since >= quiet_s and _held(dep.workers) == 0:
+                return
+            time.sleep(0.5)
+    finally:
+        if probe is not None:
+            probe.close()
     raise TimeoutError(f"{settings.topic_prefix} did not settle in {timeout_s:.0f} s")
 
 
