@@ -158,10 +158,10 @@ class Settings:
         "Faust table store: rocksdb:// in production, memory:// for throwaway runs.")
     # Faust's RocksDB defaults are sized for a few large tables: 3 memtables of 64 MiB and a
     # 2 GiB block cache for *every* database, and a worker opens one per table and partition
-    # (5 x 4 here). Memory then climbs in 64 MiB steps for hours before it levels
-    # (bench/NOTES.md, "Memory of the 1,000,000-event burst"). The worker reads its tables
-    # from memory (write-behind mirror) and RocksDB only at recovery, so small buffers cost
-    # nothing and bound memory at databases x (write buffer x buffers + block cache).
+    # (5 x 4 here): the 1,000,000-event burst's RSS climbed in steps to 814 MiB
+    # (bench/NOTES.md, section 8). The worker reads its tables from memory (write-behind
+    # mirror) and RocksDB only at recovery, so small buffers cost nothing and bound memory
+    # at databases x (write buffer x buffers + block cache).
     rocksdb_write_buffer_bytes: int = _setting(
         "RTCC_ROCKSDB_WRITE_BUFFER_BYTES", 4 * 1024 * 1024, int,
         "Size of one RocksDB memtable, per table partition (Faust's default: 64 MiB).")

@@ -1,15 +1,18 @@
 """What the worker's RocksDB databases hold in memory, asked of RocksDB itself.
 
 RSS alone cannot tell a leak from RocksDB filling its memtables and caches; these figures
-can (bench/NOTES.md, "Memory of the 1,000,000-event burst").
+can (bench/NOTES.md, section 8).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from streams import metrics
+
+log = logging.getLogger(__name__)
 
 # RocksDB's own properties, summed over a table's partitions.
 PROPERTIES = {
@@ -38,14 +41,24 @@ def property_bytes(db: Any, name: str) -> int:
 
 
 def table_store_bytes(tables: Iterable[Any]) -> dict[tuple[str, str], int]:
-    """(table name, kind) -> bytes, for every table whose store is RocksDB."""
+    """(table name, kind) -> bytes, for every table whose store is RocksDB.
+
+    A database that cannot answer (closed by a rebalance in the meantime) is left out:
+    the scrape that asks must not fail with it.
+    """
     sizes: dict[tuple[str, str], int] = {}
     for table in tables:
         dbs = databases(table)
         if not dbs:
             continue
         for kind, name in PROPERTIES.items():
-            sizes[(table.name, kind)] = sum(property_bytes(db, name) for db in dbs)
+            total = 0
+            for db in dbs:
+                try:
+                    total += property_bytes(db, name)
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("store_memory: %s of %s: %r", name, table.name, exc)
+            sizes[(table.name, kind)] = total
     return sizes
 
 

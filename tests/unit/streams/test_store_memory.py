@@ -50,3 +50,15 @@ def test_other_stores_get_no_rocksdb_options_and_report_nothing(tmp_path: Path):
     table = app.Table("in-memory", default=None, partitions=1)
     table.data  # noqa: B018  (the store exists, as in a running worker)
     assert table_store_bytes([table]) == {}
+
+
+def test_a_closed_database_does_not_fail_the_scrape(tmp_path: Path):
+    """A rebalance may close a partition's database between the copy and the question."""
+    app = faust.App("test-store-memory-closed", store="rocksdb://", datadir=str(tmp_path),
+                    autodiscover=False)
+    table = app.Table("closing", default=None, partitions=2)
+    table.data._db_for_partition(0).put(b"incident", b"x" * 10_000)
+    table.data._db_for_partition(1).close()
+
+    sizes = table_store_bytes([table])
+    assert sizes[("closing", "memtables")] >= 10_000
