@@ -54,21 +54,12 @@ def _setting(env: str, default: T, parse: Callable[[str], T], doc: str,
     )
 
 
-def _one_of(*choices: str) -> Callable[[str], str]:
-    """A parser that accepts one of `choices`, in any case."""
+def _one_of(*choices: str, case: Callable[[str], str] = str.upper) -> Callable[[str], str]:
+    """A parser that accepts one of `choices` in any case, returned in `case`."""
     def parse(raw: str) -> str:
-        if raw.upper() not in choices:
+        if case(raw) not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
-        return raw.upper()
-    return parse
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    """A parser that accepts one of the lower-case `choices`, in any case."""
-    def parse(raw: str) -> str:
-        if raw.lower() not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return raw.lower()
+        return case(raw)
     return parse
 
 
@@ -172,7 +163,7 @@ class Settings:
         "RTCC_ROCKSDB_BLOCK_CACHE_BYTES", 4 * 1024 * 1024, int,
         "Block cache of one RocksDB database (Faust's default: 2 GiB).")
     event_loop: str = _setting(
-        "RTCC_EVENT_LOOP", "uvloop", _choice("uvloop", "aio"),
+        "RTCC_EVENT_LOOP", "uvloop", _one_of("uvloop", "aio", case=str.lower),
         "Event loop of the worker: uvloop (libuv, in C) or aio (the standard library's). "
         "Faust's cost per message is mostly event-loop work (bench/NOTES.md).")
     log_level: str = _setting("RTCC_LOG_LEVEL", "info", str, "Worker log level.")
