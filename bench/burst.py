@@ -47,10 +47,11 @@ def vm_rss_mib(pid: int) -> float | None:
     return None
 
 
-def store_mib(port: int) -> dict[str, float]:
-    """MiB RocksDB holds on a worker, by kind (memtables, block_cache, table_readers)."""
+def store_mib(series: dict[str, dict[str, float]]) -> dict[str, float]:
+    """MiB RocksDB holds on a worker, by kind (memtables, block_cache, table_readers), from
+    one scrape of its /metrics (`scrape_metrics`)."""
     sizes: dict[str, float] = {}
-    for labels, value in scrape_metrics(port).get("rtcc_table_store_bytes", {}).items():
+    for labels, value in series.get("rtcc_table_store_bytes", {}).items():
         kind = labels.split('kind="', 1)[1].split('"', 1)[0]
         sizes[kind] = sizes.get(kind, 0.0) + value / MIB
     return sizes
@@ -105,11 +106,11 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
             if rss is not None:
                 samples.append((time.monotonic() - start, rss))
             try:
-                m = metric_sums(settings.web_port)
-                accounted = m.get("rtcc_events_normalised_total", 0) + m.get(
-                    "rtcc_events_dead_lettered_total", 0)
+                series = scrape_metrics(settings.web_port)
+                accounted = sum(series.get("rtcc_events_normalised_total", {}).values()) + sum(
+                    series.get("rtcc_events_dead_lettered_total", {}).values())
                 memtables.append((time.monotonic() - start,
-                                  store_mib(settings.web_port).get("memtables", 0.0)))
+                                  store_mib(series).get("memtables", 0.0)))
             except OSError:
                 pass
             if not producer.is_alive():
@@ -125,7 +126,7 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
         # the later stages read the burst from Kafka at their own pace: how far they got
         correlated = m.get("rtcc_correlation_events_total", 0)
         text = log.read_text(errors="replace")
-        store = store_mib(settings.web_port)
+        store = store_mib(scrape_metrics(settings.web_port))
         every = max(1, len(samples) // 30)
         return {
             "events": produced["n"], "normalised": int(normalised), "dead_lettered": int(dead),
