@@ -374,6 +374,28 @@ def _updates_end(settings: Settings) -> int:
         probe.close()
 
 
+def _first_update_after(settings: Settings, end_before: int, timeout_s: float) -> float | None:
+    """Seconds until the SA topic grows past `end_before`, asked every 0.2 s through one
+    probe (reopened after a broker error); None if it does not grow within `timeout_s`."""
+    started = time.monotonic()
+    probe: Probe | None = None
+    try:
+        while time.monotonic() < started + timeout_s:
+            try:
+                probe = probe or Probe(settings)
+                if probe.topic_ends((checker.UPDATES_TOPIC,))[0] > end_before:
+                    return time.monotonic() - started
+            except Exception:  # noqa: BLE001 (broker still starting: new clients next time)
+                if probe is not None:
+                    probe.close()
+                    probe = None
+            time.sleep(0.2)
+        return None
+    finally:
+        if probe is not None:
+            probe.close()
+
+
 def _held(workers: list[Worker]) -> float | None:
     """Events the running workers hold for event-time order (their reorder buffers), from
     their /metrics; None if one does not answer."""
@@ -595,15 +617,7 @@ def broker_outage(base: Settings, tmp: Path, size: Size, ref: Reference,
         up_s = kafka.start()
         sender.resume()
         back_at = time.monotonic()
-        first_update = None
-        while time.monotonic() < back_at + 300:
-            try:
-                if _updates_end(dep.settings) > end_before:
-                    first_update = time.monotonic() - back_at
-                    break
-            except Exception:  # noqa: BLE001
-                pass
-            time.sleep(0.2)
+        first_update = _first_update_after(dep.settings, end_before, timeout_s=300)
         sent = sender.done()
         settle(dep, timeout_s=600)
         r = Result(f"broker down {size.broker_outage_s:.0f} s", sent)

@@ -33,11 +33,8 @@ def databases(table: Any) -> list[Any]:
 
 
 def property_bytes(db: Any, name: str) -> int:
-    """One integer property of a database, through rocksdict or python-rocksdb."""
-    if hasattr(db, "property_int_value"):  # rocksdict
-        return int(db.property_int_value(name) or 0)
-    raw = db.get_property(name.encode())  # python-rocksdb: bytes or None
-    return int(raw or 0)
+    """One integer property of a rocksdict database (the driver pyproject.toml installs)."""
+    return int(db.property_int_value(name) or 0)
 
 
 def table_store_bytes(tables: Iterable[Any]) -> dict[tuple[str, str], int]:

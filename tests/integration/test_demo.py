@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -15,14 +14,14 @@ import pytest
 
 from streams import admin
 from streams.config import REPO_ROOT, load
-from streams.processes import free_port
+from streams.processes import free_port, scrape_metrics
 
 pytestmark = pytest.mark.integration
 
 
 def _answers(port: int) -> bool:
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+        scrape_metrics(port, timeout_s=2)
         return True
     except OSError:
         return False
