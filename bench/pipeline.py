@@ -133,6 +133,27 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
         consumer.close()
 
 
+def records_written(settings: Settings, events: int) -> dict[str, float]:
+    """Records the deployment wrote per input event: to its topics (outputs, the normalised
+    topic and its progress marks) and to its tables' changelogs. Each is a produce and, but
+    for the outputs, a consume again: the per-message cost that dominates (NOTES.md)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    source = settings.topic(CAD_EVENTS.name)
+    layout = {name: parts for name, parts in admin.list_topics(settings).items()
+              if name != source and (name.startswith(settings.topic_prefix)
+                                     or name.startswith(settings.app_id))}
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    try:
+        ends = consumer.end_offsets([TopicPartition(name, p) for name, parts in layout.items()
+                                     for p in range(parts)])
+    finally:
+        consumer.close()
+    changelog = sum(n for tp, n in ends.items() if tp.topic.endswith("-changelog"))
+    return {"records_per_event": sum(ends.values()) / events,
+            "changelog_per_event": changelog / events}
+
+
 def read_all(bootstrap: str, topics: dict[str, int]) -> list[Any]:
     """Every record now in `topics` (name -> partitions), from the start to the end offsets."""
     return asyncio.run(_read_all(bootstrap, topics))
@@ -385,7 +406,10 @@ def run_pipeline(settings: Settings, n: int, workers: int, tmp: Path, tag: str,
         "rtcc_events_normalised_total", "rtcc_events_dead_lettered_total",
         "rtcc_correlation_events_total", "rtcc_sa_updates_total", "rtcc_kpi_records_total",
         "rtcc_events_ghosted_total")}
-    return row, counts
+    written = records_written(settings, n)
+    row.note += (f"; {written['records_per_event']:.1f} records written per event, "
+                 f"{written['changelog_per_event']:.1f} of them changelog")
+    return row, counts | written
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,7 +573,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
     lat = update_latencies(normalised, updates)
     visible = update_latencies(normalised, updates, visible_at)
     ingest = ingest_latencies(normalised)
-    return {"rate": rate, "events": sent, "send_s": sent_s,
+    return records_written(settings, sent) | {"rate": rate, "events": sent, "send_s": sent_s,
             "achieved_rate": sent / sent_s if sent_s else float("nan"),
             "drain_after_send_s": drained_s - sent_s, "updates": len(updates),
             "updates_measured": len(lat), "worker_histogram_count": e2e_count,
@@ -591,8 +615,8 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
     out = ["| guarantee | input rate ev/s | events | achieved ev/s | drain after send s | "
            "SA updates (measured) | p50 ms | p95 ms | p99 ms | max ms | "
            "visible to read_committed p50 / p99 ms | of which ingest p50 / p99 ms | "
-           "CPU s / 1k events | peak RSS MiB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "CPU s / 1k events | records written / event (changelog) | peak RSS MiB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         out.append(f"| {r.get('guarantee', '')} | {r['rate']:,} | {r['events']:,} | "
                    f"{r['achieved_rate']:,.0f} | "
@@ -601,7 +625,8 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
                    f"{_f(r['p99_ms'], '.1f')} | {_f(r['max_ms'], '.1f')} | "
                    f"{_f(r.get('visible_p50_ms'), '.1f')} / {_f(r.get('visible_p99_ms'), '.1f')} | "
                    f"{_f(r.get('ingest_p50_ms'), '.1f')} / {_f(r.get('ingest_p99_ms'), '.1f')} | "
-                   f"{r['cpu_s_per_1k']:.3f} | {r['peak_rss_mib']:.0f} |")
+                   f"{r['cpu_s_per_1k']:.3f} | {_f(r.get('records_per_event'), '.1f')} "
+                   f"({_f(r.get('changelog_per_event'), '.1f')}) | {r['peak_rss_mib']:.0f} |")
     return "\n".join(out)
 
 

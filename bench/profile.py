@@ -1,9 +1,13 @@
 """Profile a real worker draining a backlog, with py-spy (`pip install -e '.[bench]'`).
 
     python -m bench.profile [--stages ingest,correlate,kpi] [--repeat 1] [--events N]
+                            [--pace EVENTS_PER_S]
 
 Fresh topics, the Milwaukee backlog pre-loaded as in bench/pipeline.py, one worker, and
 `py-spy record` attached to it from its first output until every event is accounted for.
+With `--pace` the worker starts on empty topics and the events are sent at that rate while
+it is profiled: the live path (small batches), which the latency goal is about, costs
+differently per event from draining a backlog.
 Writes the collapsed stacks (bench/results/profile-*.txt, for speedscope or flamegraph.pl)
 and prints the functions with the most samples, inclusive and own.
 """
@@ -51,6 +55,20 @@ def summarise(path: Path, top: int = 40) -> str:
     return "\n".join(lines)
 
 
+def _wait_ready(settings: config.Settings) -> None:
+    """Up, and its never-seen origins idle (as bench/pipeline.py's latency runs)."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            metric_sums(settings.web_port)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise TimeoutError("worker /metrics not up") from None
+            time.sleep(0.2)
+    time.sleep(max(3.0, settings.idle_s + 2.0))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--stages", default="ingest,correlate,kpi")
@@ -58,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--events", type=int)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--pace", type=float, help="send the events at this rate, live")
     args = parser.parse_args(argv)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     run = uuid.uuid4().hex[:8]
@@ -71,22 +90,31 @@ def main(argv: list[str] | None = None) -> int:
             stages=args.stages, idle_s=1.0)
         admin.create_topics(settings)
         try:
-            n = preload(settings, args.repeat, args.events).events_sent
+            n = 0 if args.pace else preload(settings, args.repeat, args.events).events_sent
             checks = [STAGE_DONE[s] for s in args.stages.split(",") if s in STAGE_DONE]
             proc = start_worker(settings, Path(tmp) / "worker.log")
             spy = None
+
+            def record() -> subprocess.Popen[bytes]:
+                return subprocess.Popen([pyspy, "record", "-p", str(proc.pid), "-r",
+                                         str(args.rate), "--format", "raw", "-o", str(out),
+                                         "--nonblocking"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                t0 = time.time()
+                if args.pace:
+                    _wait_ready(settings)
+                    spy = record()
+                    t0 = time.time()
+                    n = preload(settings, args.repeat, args.events, args.pace).events_sent
+                else:
+                    t0 = time.time()
                 while True:
                     try:
                         m = metric_sums(settings.web_port)
                     except OSError:
                         m = {}
                     if spy is None and m.get("rtcc_events_in_total"):
-                        spy = subprocess.Popen([pyspy, "record", "-p", str(proc.pid), "-r",
-                                                str(args.rate), "--format", "raw", "-o",
-                                                str(out), "--nonblocking"],
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                        spy = record()
                         t0 = time.time()
                     if m and all(c(m, n) for c in checks):
                         break

@@ -186,6 +186,11 @@ class Settings:
         "RTCC_BATCH_WITHIN_S", 0.01, float,
         "Longest wait for a batch to fill: the most batching adds to an event's latency.")
 
+    checkpoint_interval_s: float = _setting(
+        "RTCC_CHECKPOINT_S", 1.0, float,
+        "How often a stateful stage writes its tables and acks the events behind them "
+        "(agents/checkpoint.py): writes to a key in between reach the changelog once. A "
+        "crash replays at most this much work. 0: after every batch; exactly_once always 0.")
     producer_linger_s: float = _setting(
         "RTCC_PRODUCER_LINGER_S", 0.005, float,
         "How long the producer waits to fill a batch before sending it: fewer, larger "

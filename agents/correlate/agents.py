@@ -5,10 +5,10 @@ correlation engine (agents/correlate/*.py, all pure), and it moves what they ret
 SA topics. State lives in Faust tables (RocksDB + changelog in production), namespaced by
 partition so that each key is always written to its own partition's changelog.
 
-Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py):
-the engine works on write-behind views of the tables, whose keys reach the table (and its
-changelog) once per batch, and the batch's SA updates are handed to the producer in order
-at its end, before Faust acks the batch.
+Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py),
+and each batch's SA updates are handed to the producer in order at its end. The engine
+works on write-behind views of the tables, whose keys reach the table (and its changelog)
+once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any
 
 import faust
 
-from agents.batching import Outbox, batches, current_event
+from agents.batching import Outbox, batches
+from agents.checkpoint import Checkpoint, interval_s as checkpoint_interval_s
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
@@ -67,7 +68,7 @@ class PartitionState:
     buffer: ReorderBuffer
     engine: Correlator
     finished: list[dict[str, Any]]  # closed incidents not yet sent to the KPI stage
-    views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed per batch
+    views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
 
     def flush(self) -> None:
         for view in self.views:
@@ -177,33 +178,38 @@ async def measure_tables() -> None:
                                   for state in partitions.values() if state.engine.hotspots))
 
 
+def _flush_partition(partition: int) -> None:
+    state = partitions.get(partition)
+    if state is not None:
+        state.flush()
+
+
+checkpoint = Checkpoint(app, checkpoint_interval_s(settings), _flush_partition)
+
+
+@app.timer(interval=max(checkpoint_interval_s(settings), 0.1))
+async def write_checkpoint() -> None:
+    """An idle stage still writes its state and acks its events (agents/checkpoint.py)."""
+    await checkpoint.tick()
+
+
 @app.agent(channels.normalised, name="correlate")
 async def correlate(stream: faust.StreamT) -> None:
     out = Outbox(app)
     async for events in batches(stream, settings.batch_max, settings.batch_within_s):
-        last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
-        for event in events:
-            if event.value is None:
-                continue
-            partition = event.message.partition
-            last_of[partition] = event
-            try:
-                handle(partition, event.value, out)
-            except Exception as exc:  # one bad event must not stop the picture
-                metrics.CORRELATED.labels("processing_error").inc()
-                dead_letter_failure("correlate", event, exc, out)
-            lag.processed(event.message)
-        # The batch's updates reach Kafka before its table writes: a RocksDB store keeps a
-        # write at once, so a crash (SIGKILL) between the two would restart from state that
-        # already has the batch while its updates were never sent (they would be "unchanged"
-        # when the batch is read again: lost). This way a crash can only repeat updates,
-        # which consumers drop by update id (bench/chaos.py, kill -9).
-        if len(out):
+        async with checkpoint.lock:
+            checkpoint.hold(events)
+            for event in events:
+                if event.value is None:
+                    continue
+                try:
+                    handle(event.message.partition, event.value, out)
+                except Exception as exc:  # one bad event must not stop the picture
+                    metrics.CORRELATED.labels("processing_error").inc()
+                    dead_letter_failure("correlate", event, exc, out)
+                lag.processed(event.message)
             await out.send()
-            await app.producer.flush()
-        for partition, event in last_of.items():
-            state = partitions.get(partition)
-            if state is not None:
-                with current_event(event):  # its changelog partition
-                    state.flush()
-        await out.send()
+            # The state of these events reaches the tables, and their acks Faust, at the
+            # next checkpoint, after their updates are in Kafka (agents/checkpoint.py).
+            if checkpoint.due():
+                await checkpoint.write()

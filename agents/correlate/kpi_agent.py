@@ -11,7 +11,8 @@ from datetime import datetime
 
 import faust
 
-from agents.batching import Outbox, batches, current_event
+from agents.batching import Outbox, batches
+from agents.checkpoint import Checkpoint, interval_s as checkpoint_interval_s
 from agents.correlate.kpi import KpiAggregator
 from agents.correlate.write_behind import WriteBehind
 from agents.failures import dead_letter_failure
@@ -24,7 +25,7 @@ from streams.topics import FINISHED_INCIDENTS, partitions_of
 
 kpi_table = state_table("kpi-windows", partitions_of(FINISHED_INCIDENTS, settings))
 aggregators: dict[int, KpiAggregator] = {}
-views: dict[int, WriteBehind] = {}  # the table as each aggregator sees it, flushed per batch
+views: dict[int, WriteBehind] = {}  # the table as each aggregator sees it, flushed at checkpoints
 watermarks: dict[int, datetime] = {}
 
 
@@ -49,19 +50,31 @@ async def measure_table() -> None:
     metrics.TABLE_KEYS.labels(kpi_table.name).set(len(kpi_table))
 
 
+def _flush_partition(partition: int) -> None:
+    if partition in views:
+        views[partition].flush()
+
+
+checkpoint = Checkpoint(app, checkpoint_interval_s(settings), _flush_partition)
+
+
+@app.timer(interval=max(checkpoint_interval_s(settings), 0.1))
+async def write_checkpoint() -> None:
+    """An idle stage still writes its state and acks its events (agents/checkpoint.py)."""
+    await checkpoint.tick()
+
+
 @app.agent(channels.finished_incidents, name="kpi")
 async def measure_response_times(stream: faust.StreamT) -> None:
     out = Outbox(app)
     async for events in batches(stream, settings.batch_max, settings.batch_within_s):
-        last_of: dict[int, faust.types.EventT] = {}  # partition -> its last event here
-        for event in events:
-            last_of[event.message.partition] = event
-            take(event, out)
-        for partition, event in last_of.items():
-            if partition in views:
-                with current_event(event):  # its changelog partition
-                    views[partition].flush()
-        await out.send()
+        async with checkpoint.lock:
+            checkpoint.hold(events)
+            for event in events:
+                take(event, out)
+            await out.send()
+            if checkpoint.due():
+                await checkpoint.write()
 
 
 def take(event: faust.types.EventT, out: Outbox) -> None:

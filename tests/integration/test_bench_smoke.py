@@ -29,4 +29,7 @@ def test_bench_runs_every_stage(services, tmp_path, monkeypatch):
     assert [lat["guarantee"] for lat in report["latency"]] == ["at_least_once", "exactly_once"]
     for lat in report["latency"]:
         assert lat["events"] == 100 and lat["updates_measured"] > 0 and lat["p99_ms"] > 0
+        # outputs, normalised events and the tables' changelogs were all counted
+        assert lat["records_per_event"] > lat["changelog_per_event"] > 0
+    assert report["pipeline_outputs"]["records_per_event"] > 1
     assert out.with_suffix(".md").read_text().startswith("## pipeline bench")

@@ -1,0 +1,99 @@
+"""A stage's table writes, and the acks of the events behind them, once per checkpoint.
+
+A stateful stage (correlation, KPI) works on write-behind views of its tables
+(agents/correlate/write_behind.py). Flushing them after every batch cost a table write, a
+RocksDB put and a changelog message per changed key per batch, and a producer flush (a
+broker round trip) per batch to keep the stage's outputs ahead of its state. On a live
+feed a batch holds one or two events, so that was most of the stage's messages: each
+event's reorder-buffer entry was written and then deleted through the changelog, an
+incident was logged again at every call about it (bench/NOTES.md, section 10).
+
+A checkpoint instead holds the events' acks and flushes the views at most every
+RTCC_CHECKPOINT_S. What it must keep is the at-least-once contract of the offsets:
+
+- An event is acked only by the checkpoint that wrote its state, so Faust never commits
+  the offset of an event whose state exists only in memory. A crash replays every event
+  since the last checkpoint against the state as of that checkpoint, and the engine
+  publishes their updates again (consumers drop repeats by update id).
+- Before the views are written the producer is flushed: every update of a held event is
+  in Kafka before the state that says it was published (else a crash between the two
+  would replay the event as "unchanged" and its update would be lost).
+- Held messages are released together, in the order they were read, with no await in
+  between: Faust's commit never sees a later offset acked before an earlier one (its gap
+  check lets a single unacked message at the committed offset through).
+- A rebalance or a shutdown waits for every read message to be acked
+  (`Consumer.wait_empty`); the checkpoint's timer runs while the agent's stream is
+  paused, so it takes at most one interval.
+
+The agent's batch body and the timer exclude each other through `lock`: a checkpoint
+never writes the state of a half-handled batch.
+
+Under exactly_once the interval is 0 (a checkpoint after every batch): a transaction
+commits the outputs produced so far with the acked offsets, and outputs of held events
+would be committed without their offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import faust
+
+from agents.batching import current_event
+from streams.config import Settings
+
+Flush = Callable[[int], None]  # write one partition's views to its tables
+
+
+def interval_s(settings: Settings) -> float:
+    """RTCC_CHECKPOINT_S, or 0 (every batch) under exactly_once (see above)."""
+    if settings.processing_guarantee == "exactly_once":
+        return 0.0
+    return settings.checkpoint_interval_s
+
+
+class Checkpoint:
+    def __init__(self, app: faust.App, interval_s: float, flush: Flush) -> None:
+        self.app = app
+        self.interval_s = interval_s
+        self.flush = flush
+        self.lock = asyncio.Lock()
+        self.held: list[faust.types.Message] = []
+        self.last_event: dict[int, faust.types.EventT] = {}  # partition -> its latest event
+        self.written_at = time.monotonic()
+
+    def hold(self, events: Sequence[faust.types.EventT]) -> None:
+        """Keep a batch's events unacked until a checkpoint has written their state."""
+        for event in events:
+            event.message.incref()
+            self.held.append(event.message)
+            self.last_event[event.message.partition] = event
+
+    def due(self) -> bool:
+        return bool(self.held) and time.monotonic() - self.written_at >= self.interval_s
+
+    async def write(self) -> int:
+        """Write the views and ack the held events; the caller holds `lock`. Returns how
+        many events were acked."""
+        self.written_at = time.monotonic()
+        if not self.held:
+            return 0
+        await self.app.producer.flush()
+        last_event, self.last_event = self.last_event, {}
+        for partition, event in last_event.items():
+            with current_event(event):  # table writes go to this partition's changelog
+                self.flush(partition)
+        held, self.held = self.held, []
+        consumer = self.app.consumer
+        for message in held:
+            message.ack(consumer)  # the final reference acks the offset (see `batches`)
+        return len(held)
+
+    async def tick(self) -> None:
+        """The timer's turn: write if due, so that an idle stage still acks its events."""
+        if self.due():
+            async with self.lock:
+                if self.due():
+                    await self.write()

@@ -1,0 +1,157 @@
+"""`agents.checkpoint.Checkpoint`: an event is acked only by the checkpoint that wrote its
+state, after its outputs were flushed to Kafka; the views are written with the partition's
+own event current (its changelog partition). Faust's own Message and refcount, with the
+batch acks of `take_events` as in tests/unit/test_batching.py."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from faust.streams import current_event
+from faust.types import TP, Message
+
+from agents.batching import batches
+from agents.checkpoint import Checkpoint, interval_s
+from streams import config
+
+
+class _World:
+    """The app as a checkpoint sees it, logging what happens in which order."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple] = []
+        self.producer = SimpleNamespace(flush=self._flush)
+        self.consumer = SimpleNamespace(final=lambda m: self.log.append(("ack", m.partition,
+                                                                         m.offset)))
+
+    async def _flush(self) -> None:
+        self.log.append(("producer.flush",))
+
+    def acked(self) -> list[tuple[int, int]]:
+        return [(p, o) for kind, *rest in self.log if kind == "ack" for p, o in [rest]]
+
+
+@pytest.fixture(autouse=True)
+def _final_ack(monkeypatch):
+    monkeypatch.setattr(Message, "on_final_ack", lambda self, consumer: consumer.final(self))
+
+
+class _Event(SimpleNamespace):
+    """Faust's Event as far as a checkpoint uses it (weak-referenceable, as Faust's is)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _event(partition: int, offset: int) -> _Event:
+    m = Message("norm", partition, offset, 0.0, 0, None, b"k", b"v", None,
+                tp=TP("norm", partition))
+    m.incref()  # the stream's reference
+    return _Event(message=m, value={"offset": offset})
+
+
+async def _stream(batches_: list[list[tuple[int, int]]], world: _World):
+    """Faust's `take_events`: yield a batch, ack it in `finally`."""
+    for spec in batches_:
+        events = [_event(p, o) for p, o in spec]
+        try:
+            yield events
+        finally:
+            for event in events:
+                event.message.ack(world.consumer)
+
+
+def _checkpoint(world: _World, interval: float) -> Checkpoint:
+    def flush(partition: int) -> None:
+        event = current_event()
+        world.log.append(("flush", partition, event.value["offset"] if event else None))
+    return Checkpoint(world, interval, flush)  # type: ignore[arg-type]
+
+
+async def _run_stage(world: _World, checkpoint: Checkpoint,
+                     batches_: list[list[tuple[int, int]]]) -> None:
+    stream = SimpleNamespace(take_events=lambda n, within: _stream(batches_, world))
+    async for events in batches(stream, 10, 0.01):  # type: ignore[arg-type]
+        async with checkpoint.lock:
+            checkpoint.hold(events)
+            world.log.append(("batch", [e.message.offset for e in events]))
+            if checkpoint.due():
+                await checkpoint.write()
+
+
+def test_events_stay_unacked_until_a_checkpoint_writes_their_state():
+    world = _World()
+    checkpoint = _checkpoint(world, 3600.0)
+    asyncio.run(_run_stage(world, checkpoint, [[(0, 0), (1, 0)], [(0, 1)]]))
+    assert world.acked() == []  # both batches done, nothing committable yet
+    assert not [e for e in world.log if e[0] == "flush"]
+
+    assert asyncio.run(checkpoint.write()) == 3
+    assert world.log[-6:] == [
+        ("producer.flush",),               # the held events' outputs are in Kafka first
+        ("flush", 0, 1), ("flush", 1, 0),  # each partition with its own latest event current
+        ("ack", 0, 0), ("ack", 1, 0), ("ack", 0, 1),  # then acked, in the order read
+    ]
+    assert asyncio.run(checkpoint.write()) == 0  # nothing held: nothing written
+
+
+def test_interval_zero_writes_and_acks_every_batch_in_turn():
+    world = _World()
+    checkpoint = _checkpoint(world, 0.0)
+    asyncio.run(_run_stage(world, checkpoint, [[(0, 0), (0, 1)], [(0, 2)]]))
+    assert world.log == [
+        ("batch", [0, 1]), ("producer.flush",), ("flush", 0, 1),
+        ("ack", 0, 0), ("ack", 0, 1),  # take_events' own ack ends the batch
+        ("batch", [2]), ("producer.flush",), ("flush", 0, 2), ("ack", 0, 2),
+    ]
+
+
+def test_the_timer_writes_an_idle_stages_checkpoint_once_due():
+    world = _World()
+    checkpoint = _checkpoint(world, 0.05)
+
+    async def main() -> None:
+        await _run_stage(world, checkpoint, [[(2, 7)]])
+        await checkpoint.tick()
+        assert world.acked() == []  # not due yet
+        await asyncio.sleep(0.06)
+        await checkpoint.tick()
+
+    asyncio.run(main())
+    assert world.acked() == [(2, 7)]
+    assert ("flush", 2, 7) in world.log
+
+
+def test_the_timer_waits_for_a_batch_in_progress():
+    """A checkpoint never writes the state of a half-handled batch."""
+    world = _World()
+    checkpoint = _checkpoint(world, 0.0)
+
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def body() -> None:
+            async with checkpoint.lock:
+                checkpoint.hold([_event(0, 0)])
+                world.log.append(("handling",))
+                await release.wait()  # e.g. awaiting the producer mid-batch
+                world.log.append(("handled",))
+
+        task = asyncio.create_task(body())
+        await asyncio.sleep(0)
+        tick = asyncio.create_task(checkpoint.tick())
+        await asyncio.sleep(0.01)
+        assert ("producer.flush",) not in world.log
+        release.set()
+        await asyncio.gather(task, tick)
+
+    asyncio.run(main())
+    assert world.log.index(("handled",)) < world.log.index(("producer.flush",))
+
+
+def test_exactly_once_checkpoints_every_batch(monkeypatch):
+    monkeypatch.setenv("RTCC_CHECKPOINT_S", "2.5")
+    assert interval_s(config.load()) == 2.5
+    monkeypatch.setenv("RTCC_PROCESSING_GUARANTEE", "exactly_once")
+    assert interval_s(config.load()) == 0.0
