@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiokafka.partitioner import murmur2
+
 from streams.config import Settings
 
 DAY_MS = 24 * 3600 * 1000
@@ -78,3 +80,9 @@ def audience_topic(audience: str) -> TopicSpec:
 
 def partitions_of(spec: TopicSpec, settings: Settings) -> int:
     return spec.partitions or settings.topic_partitions
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition of a keyed record under Kafka's default partitioner (murmur2, the same
+    in aiokafka's producer and Java's), which places the normalised events by area."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -7,6 +7,7 @@ topic byte for byte, instead of being skipped by Faust's decoder.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime
@@ -20,7 +21,7 @@ from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
 from streams import channels, lag, metrics
 from streams.app import app, settings, topic
-from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
+from streams.topics import NORMALISED, SOURCE_TOPICS, partition_for, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,16 @@ policy = IngestPolicy.from_settings(settings)
 
 progress = SourceProgress(started_wall=time.time())
 SOURCE_TOPIC_NAMES = {settings.topic(spec.name) for spec in SOURCE_TOPICS.values()}
+_NORMALISED_PARTITIONS = partitions_of(NORMALISED, settings)
+
+
+@functools.lru_cache(maxsize=4096)  # areas are coarse cells of the service areas: few
+def normalised_partition(area_key: str) -> int:
+    """The partition of the normalised topic for an area (its key), as Kafka's default
+    partitioner places it. Events and ghosts are sent there explicitly, so that the choice
+    of which ghosts to send and where they go cannot disagree."""
+    return partition_for(channels.normalised.prepare_key(area_key, None)[0],
+                         _NORMALISED_PARTITIONS)
 
 
 def process(source: str, message: faust.types.Message, out: Outbox,
@@ -47,9 +58,10 @@ def process(source: str, message: faust.types.Message, out: Outbox,
     event_ts: float | None = None
     try:
         event = ingest(source, message.value, policy, origin)
-        out.add(channels.normalised, event.area_key, event)
-        for ghost in ghosts(event, policy):
-            out.add(channels.normalised, ghost.area_key, ghost)
+        out.add(channels.normalised, event.area_key, event, normalised_partition(event.area_key))
+        for ghost in ghosts(event, policy, normalised_partition):
+            out.add(channels.normalised, ghost.area_key, ghost,
+                    normalised_partition(ghost.area_key))
             metrics.GHOSTS.labels(source).inc()
         event_ts = datetime.fromisoformat(event.event_time).timestamp()
     except Rejected as rejected:

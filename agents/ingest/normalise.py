@@ -210,13 +210,28 @@ NORMALISERS: dict[str, Callable[[dict[str, Any], IngestPolicy, Origin], Normalis
 }
 
 
-def ghosts(event: NormalisedEvent, policy: IngestPolicy) -> list[NormalisedEvent]:
-    """Copies of an event for each neighbouring area it lies close to (see geo.neighbour_areas)."""
+def ghosts(event: NormalisedEvent, policy: IngestPolicy,
+           partition_of: Callable[[str], int] | None = None) -> list[NormalisedEvent]:
+    """Copies of an event for each neighbouring area it lies close to (see geo.neighbour_areas).
+
+    With `partition_of` (area key -> partition of the normalised topic), at most one copy
+    per partition that the event does not already reach: one correlation engine handles
+    every area of its partition, and it applies a ghost of an event it already holds as a
+    no-op, so a second copy there would cost a message and a buffered event for nothing.
+    """
     if event.cell is None:
         return []
-    return [event.derive(area_key=area, ghost=True)
-            for area in neighbour_areas(event.cell, policy.border_rings,
-                                        policy.partition_resolution)]
+    areas = neighbour_areas(event.cell, policy.border_rings, policy.partition_resolution)
+    if partition_of is not None:
+        reached = {partition_of(event.area_key)}
+        distinct = []
+        for area in areas:
+            partition = partition_of(area)
+            if partition not in reached:
+                reached.add(partition)
+                distinct.append(area)
+        areas = distinct
+    return [event.derive(area_key=area, ghost=True) for area in areas]
 
 
 def ingest(source: str, raw: bytes | None, policy: IngestPolicy, origin: Origin) -> NormalisedEvent:

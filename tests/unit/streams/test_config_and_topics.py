@@ -65,3 +65,20 @@ def test_settings_round_trip_through_the_environment(monkeypatch):
     for name, value in custom.as_env({}).items():
         monkeypatch.setenv(name, value)
     assert load() == custom
+
+
+def test_partition_for_is_the_producers_partitioner():
+    """Ingest places normalised events and chooses their ghosts with `partition_for`; the
+    state of a partition's engine was built by records the producer placed: they agree."""
+    from aiokafka.partitioner import DefaultPartitioner
+    from kafka.partitioner.default import murmur2 as java_murmur2  # a port of Java's
+
+    from streams.topics import partition_for
+
+    keys = [f"86264{i:03x}7ffffff".encode() for i in range(500)] + [b"", b"wi-mpd/district 7"]
+    for n in (1, 3, 4, 12):
+        partitions = list(range(n))
+        placed = [partition_for(k, n) for k in keys]
+        assert placed == [DefaultPartitioner()(k, partitions, partitions) for k in keys]
+        assert placed == [(java_murmur2(k) & 0x7FFFFFFF) % n for k in keys]
+    assert len({partition_for(k, 4) for k in keys}) == 4
