@@ -22,11 +22,12 @@ RTCC_CHECKPOINT_S. What it must keep is the at-least-once contract of the offset
   between: Faust's commit never sees a later offset acked before an earlier one (its gap
   check lets a single unacked message at the committed offset through).
 - A rebalance or a shutdown waits for every read message to be acked
-  (`Consumer.wait_empty`); the checkpoint's timer runs while the agent's stream is
-  paused, so it takes at most one interval.
-
-The agent's batch body and the timer exclude each other through `lock`: a checkpoint
-never writes the state of a half-handled batch.
+  (`Consumer.wait_empty`): the app writes every checkpoint first (streams.app.App), once
+  the streams are paused and the batch in hand is done.
+- A checkpoint never writes the state of a half-handled batch: the agent's body and the
+  writers exclude each other through `lock`, and a body that did not complete (a
+  cancellation, an error of the producer path) leaves the checkpoint refusing to write;
+  its events stay unacked and are read again after a restart.
 
 Under exactly_once the interval is 0 (a checkpoint after every batch): a transaction
 commits the outputs produced so far with the acked offsets, and outputs of held events
@@ -36,13 +37,17 @@ would be committed without their offsets.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import faust
 
 from agents.batching import current_event
 from streams.config import Settings
+
+log = logging.getLogger(__name__)
 
 Flush = Callable[[int], None]  # write one partition's views to its tables
 
@@ -63,6 +68,22 @@ class Checkpoint:
         self.held: list[faust.types.Message] = []
         self.last_event: dict[int, faust.types.EventT] = {}  # partition -> its latest event
         self.written_at = time.monotonic()
+        self.interrupted = False  # a batch body did not complete: its state is partial
+        hooks = getattr(app, "before_wait_empty", None)
+        if hooks is not None:  # streams.app.App: written before a rebalance or a shutdown
+            hooks.append(self.write_now)
+
+    @asynccontextmanager
+    async def batch(self, events: Sequence[faust.types.EventT]) -> AsyncIterator[None]:
+        """The body of one batch: its events are held, and a checkpoint is written after
+        it when due. A body that raises (or is cancelled) marks the state partial."""
+        async with self.lock:
+            self.hold(events)
+            self.interrupted = True
+            yield
+            self.interrupted = False
+            if self.due():
+                await self.write()
 
     def hold(self, events: Sequence[faust.types.EventT]) -> None:
         """Keep a batch's events unacked until a checkpoint has written their state."""
@@ -79,6 +100,10 @@ class Checkpoint:
         many events were acked."""
         self.written_at = time.monotonic()
         if not self.held:
+            return 0
+        if self.interrupted:
+            log.error("checkpoint: a batch was interrupted; %d events stay unacked (read "
+                      "again after a restart)", len(self.held))
             return 0
         await self.app.producer.flush()
         last_event, self.last_event = self.last_event, {}
@@ -97,3 +122,8 @@ class Checkpoint:
             async with self.lock:
                 if self.due():
                     await self.write()
+
+    async def write_now(self) -> int:
+        """Write whatever is held, once the batch in hand is done (a rebalance, a stop)."""
+        async with self.lock:
+            return await self.write()

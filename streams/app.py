@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import faust
 
 import schemas  # noqa: F401  (registers the orjson codec before any topic is built)
@@ -10,8 +14,43 @@ from streams.security import faust_credentials
 from streams.topics import TopicSpec, partitions_of
 
 
-def create_app(settings: Settings) -> faust.App:
-    return faust.App(
+class App(faust.App):
+    """Faust's App, writing the stages' checkpoints (agents/checkpoint.py) while it waits
+    for the messages in flight to be acked.
+
+    A rebalance and a shutdown both pause the streams and then wait until every message
+    read has been acked (`_consumer_wait_empty`), including those an agent still has to
+    handle. A checkpoint holds its events' acks until it writes their state, and on
+    shutdown its timer has already stopped: without this the wait never ended and a
+    SIGTERM became a kill after the stop timeout.
+    """
+
+    checkpoint_every_s = 0.2  # while waiting for acks
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_wait_empty: list[Callable[[], Awaitable[object]]] = []
+
+    async def _write_checkpoints(self) -> None:
+        for write_checkpoint in self.before_wait_empty:
+            await write_checkpoint()
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        async def keep_writing() -> None:  # the batches handled during the wait
+            while True:
+                await asyncio.sleep(self.checkpoint_every_s)
+                await self._write_checkpoints()
+
+        await self._write_checkpoints()
+        writer = asyncio.ensure_future(keep_writing())
+        try:
+            await super()._consumer_wait_empty(consumer, logger)
+        finally:
+            writer.cancel()
+
+
+def create_app(settings: Settings) -> App:
+    return App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
         # TLS and/or SASL from RTCC_KAFKA_SECURITY_PROTOCOL etc.; None for PLAINTEXT.

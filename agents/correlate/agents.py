@@ -197,8 +197,9 @@ async def write_checkpoint() -> None:
 async def correlate(stream: faust.StreamT) -> None:
     out = Outbox(app)
     async for events in batches(stream, settings.batch_max, settings.batch_within_s):
-        async with checkpoint.lock:
-            checkpoint.hold(events)
+        # The state of these events reaches the tables, and their acks Faust, at the next
+        # checkpoint, after their updates are in Kafka (agents/checkpoint.py).
+        async with checkpoint.batch(events):
             for event in events:
                 if event.value is None:
                     continue
@@ -209,7 +210,3 @@ async def correlate(stream: faust.StreamT) -> None:
                     dead_letter_failure("correlate", event, exc, out)
                 lag.processed(event.message)
             await out.send()
-            # The state of these events reaches the tables, and their acks Faust, at the
-            # next checkpoint, after their updates are in Kafka (agents/checkpoint.py).
-            if checkpoint.due():
-                await checkpoint.write()

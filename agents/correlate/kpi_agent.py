@@ -68,13 +68,10 @@ async def write_checkpoint() -> None:
 async def measure_response_times(stream: faust.StreamT) -> None:
     out = Outbox(app)
     async for events in batches(stream, settings.batch_max, settings.batch_within_s):
-        async with checkpoint.lock:
-            checkpoint.hold(events)
+        async with checkpoint.batch(events):  # agents/checkpoint.py
             for event in events:
                 take(event, out)
             await out.send()
-            if checkpoint.due():
-                await checkpoint.write()
 
 
 def take(event: faust.types.EventT, out: Outbox) -> None:

@@ -73,11 +73,8 @@ async def _run_stage(world: _World, checkpoint: Checkpoint,
                      batches_: list[list[tuple[int, int]]]) -> None:
     stream = SimpleNamespace(take_events=lambda n, within: _stream(batches_, world))
     async for events in batches(stream, 10, 0.01):  # type: ignore[arg-type]
-        async with checkpoint.lock:
-            checkpoint.hold(events)
+        async with checkpoint.batch(events):
             world.log.append(("batch", [e.message.offset for e in events]))
-            if checkpoint.due():
-                await checkpoint.write()
 
 
 def test_events_stay_unacked_until_a_checkpoint_writes_their_state():
@@ -132,8 +129,7 @@ def test_the_timer_waits_for_a_batch_in_progress():
         release = asyncio.Event()
 
         async def body() -> None:
-            async with checkpoint.lock:
-                checkpoint.hold([_event(0, 0)])
+            async with checkpoint.batch([_event(0, 0)]):
                 world.log.append(("handling",))
                 await release.wait()  # e.g. awaiting the producer mid-batch
                 world.log.append(("handled",))
@@ -155,3 +151,64 @@ def test_exactly_once_checkpoints_every_batch(monkeypatch):
     assert interval_s(config.load()) == 2.5
     monkeypatch.setenv("RTCC_PROCESSING_GUARANTEE", "exactly_once")
     assert interval_s(config.load()) == 0.0
+
+
+@pytest.mark.parametrize("interruption", [asyncio.CancelledError, RuntimeError])
+def test_the_state_of_an_interrupted_batch_is_never_written(interruption):
+    """A body cancelled (SIGTERM mid-batch) or failing in the producer path leaves partial
+    state in the views: no checkpoint writes it, and none of the held events is acked, so
+    they are read again after a restart."""
+    world = _World()
+    checkpoint = _checkpoint(world, 3600.0)
+
+    async def main() -> None:
+        async with checkpoint.batch([_event(0, 0)]):
+            pass
+        with pytest.raises(interruption):
+            async with checkpoint.batch([_event(0, 1)]):
+                raise interruption
+        assert await checkpoint.write_now() == 0
+
+    asyncio.run(main())
+    assert world.acked() == []
+    assert not [e for e in world.log if e[0] in ("flush", "producer.flush")]
+
+
+def test_the_app_writes_every_checkpoint_before_it_waits_for_acks():
+    """A rebalance or a shutdown pauses the streams, then waits for every message read to
+    be acked: the checkpoints, holding acks, are written first (on shutdown their timers
+    have already stopped)."""
+    from streams.app import App
+
+    app = App("test-checkpoint-app", autodiscover=False)
+    app.checkpoint_every_s = 0.01
+    world = _World()
+    world.producer = SimpleNamespace(flush=world._flush)
+    checkpoint = Checkpoint(app, 3600.0, lambda p: world.log.append(("flush", p)))
+    assert checkpoint.write_now in app.before_wait_empty
+
+    async def wait_empty() -> None:
+        world.log.append(("wait_empty",))
+        await asyncio.sleep(0.05)  # the batch in hand is handled meanwhile...
+        late = _event(3, 10)
+        async with checkpoint.batch([late]):
+            pass
+        late.message.ack(world.consumer)
+        for _ in range(200):  # ...and its events acked by a checkpoint, not a timer
+            if len(world.acked()) == 2:
+                world.log.append(("empty",))
+                return
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        checkpoint.app = world  # type: ignore[assignment]  # its producer and consumer
+        event = _event(3, 9)
+        async with checkpoint.batch([event]):
+            pass
+        event.message.ack(world.consumer)  # take_events' own ack at the end of the batch
+        await app._consumer_wait_empty(SimpleNamespace(wait_empty=wait_empty),
+                                       SimpleNamespace(info=lambda *a: None))
+
+    asyncio.run(main())
+    assert world.log[:4] == [("producer.flush",), ("flush", 3), ("ack", 3, 9), ("wait_empty",)]
+    assert world.log[-2:] == [("ack", 3, 10), ("empty",)]
