@@ -501,30 +501,38 @@ def update_latencies(normalised: list[Any], updates: list[Any],
 
 
 def run_latency(base: Settings, rate: int, seconds: float, tmp: Path,
-                timeout_s: float) -> dict[str, Any]:
+                timeout_s: float, split: list[str] | None = None) -> dict[str, Any]:
     tag = f"lat{rate}"
     settings = dataclasses.replace(base, topic_prefix=f"{base.topic_prefix}{tag}.",
                                    app_id=f"{base.app_id}-{tag}")
     try:
-        return _latency(settings, rate, seconds, tmp, timeout_s)
+        return _latency(settings, rate, seconds, tmp, timeout_s, split)
     finally:
         delete_deployment(settings, [settings.app_id])
 
 
 def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
-             timeout_s: float) -> dict[str, Any]:
+             timeout_s: float, split: list[str] | None = None) -> dict[str, Any]:
+    """One deployment at one input rate; `split`: one worker per group of stages instead
+    of one worker running them all (CPU is summed over the workers, RSS is the largest)."""
     tag = f"lat{rate}"
     admin.create_topics(settings)
     layout = admin.list_topics(settings)
     n = max(1, int(rate * seconds))
     repeat = math.ceil(n / MILWAUKEE_EVENTS)
-    procs, configs, logs = start_workers(settings, 1, tmp, tag)
+    procs, configs, logs = [], [], []
+    for i, stages in enumerate(split or [settings.stages]):  # one worker per group of stages
+        started = start_workers(dataclasses.replace(settings, stages=stages), 1, tmp,
+                                f"{tag}-{i}")
+        for into, part in zip((procs, configs, logs), started):
+            into.extend(part)
     watch: VisibilityWatch | None = None
     try:
         deadline = time.time() + 60
         while True:  # up, joined, and every never-seen origin idle
             try:
-                metric_sums(configs[0].web_port)
+                for c in configs:
+                    metric_sums(c.web_port)
                 break
             except OSError:
                 if time.time() > deadline:
@@ -533,7 +541,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
         time.sleep(max(3.0, settings.idle_s + 2.0))
         updates_topic = settings.topic(SA_UPDATES.name)
         watch = VisibilityWatch(settings.kafka_bootstrap, updates_topic, layout[updates_topic])
-        cpu0 = proc_usage(procs[0].pid)[0]
+        cpu0 = sum(proc_usage(p.pid)[0] for p in procs)
         box: dict[str, Any] = {}
         # the replay's limit is in rows (one event each) of each copy; copies cover
         # rate x seconds beyond one data set
@@ -553,7 +561,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
                 raise TimeoutError(f"latency run at {rate}/s not drained: {m}")
             time.sleep(POLL_S)
         drained_s = time.time() - t0
-        cpu_s, rss = proc_usage(procs[0].pid)
+        usage = [proc_usage(p.pid) for p in procs]
+        cpu_s, rss = sum(u[0] for u in usage), max(u[1] for u in usage)
         # the watcher's last poll, and under exactly_once the last transaction's commit
         # (Faust commits every broker_commit_interval, 2.8 s by default)
         time.sleep(4.0 if settings.processing_guarantee == "exactly_once" else 1.0)
@@ -564,7 +573,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             print_failure(log)
         raise
     finally:
-        stop(procs[0])
+        for p in procs:
+            stop(p)
         visible_at = watch.close() if watch is not None else {}
     normalised = read_all(settings.kafka_bootstrap, {settings.topic(NORMALISED.name):
                                                  layout[settings.topic(NORMALISED.name)]})
@@ -720,8 +730,10 @@ def measure(settings: Settings, args: argparse.Namespace, tmp: Path,
         for rate in args.rates:
             print(f"bench: latency at {rate:,} events/s, {guarantee.processing_guarantee}",
                   file=sys.stderr)
-            lat.append(run_latency(guarantee, rate, args.rate_seconds, tmp, args.timeout)
-                       | {"guarantee": guarantee.processing_guarantee})
+            lat.append(run_latency(guarantee, rate, args.rate_seconds, tmp, args.timeout,
+                                   args.split)
+                       | {"guarantee": guarantee.processing_guarantee
+                          + (f", workers {' / '.join(args.split)}" if args.split else "")})
             print(f"bench: latency at {rate:,}/s: p50 {lat[-1]['p50_ms']:.0f} ms, p99 "
                   f"{lat[-1]['p99_ms']:.0f} ms, drained {lat[-1]['drain_after_send_s']:.1f} s "
                   "after the last send", file=sys.stderr)
@@ -752,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="input rates of the latency runs (empty: none)")
     parser.add_argument("--rate-seconds", type=float,
                         help="seconds of input per latency rate (default 30; --quick 5)")
+    parser.add_argument("--split", type=lambda t: [g for g in t.split("/") if g.strip()],
+                        help="latency runs with one worker per group of stages, e.g. "
+                        "'ingest/correlate,kpi' (default: one worker with --stages)")
     parser.add_argument("--exactly-once", action="store_true",
                         help="also measure the pipeline (1 worker) and the latencies with "
                         "RTCC_PROCESSING_GUARANTEE=exactly_once")
