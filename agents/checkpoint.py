@@ -26,8 +26,9 @@ RTCC_CHECKPOINT_S. What it must keep is the at-least-once contract of the offset
   the streams are paused and the batch in hand is done.
 - A checkpoint never writes the state of a half-handled batch: the agent's body and the
   writers exclude each other through `lock`, and a body that did not complete (a
-  cancellation, an error of the producer path) leaves the checkpoint refusing to write;
-  its events stay unacked and are read again after a restart.
+  cancellation, an error of the producer path, which also crashes the app) leaves the
+  checkpoint refusing to write; its events stay unacked and are read again after a
+  restart.
 
 Under exactly_once the interval is 0 (a checkpoint after every batch): a transaction
 commits the outputs produced so far with the acked offsets, and outputs of held events
@@ -69,6 +70,7 @@ class Checkpoint:
         self.last_event: dict[int, faust.types.EventT] = {}  # partition -> its latest event
         self.written_at = time.monotonic()
         self.interrupted = False  # a batch body did not complete: its state is partial
+        self.reported = False
         hooks = getattr(app, "before_wait_empty", None)
         if hooks is not None:  # streams.app.App: written before a rebalance or a shutdown
             hooks.append(self.write_now)
@@ -76,11 +78,18 @@ class Checkpoint:
     @asynccontextmanager
     async def batch(self, events: Sequence[faust.types.EventT]) -> AsyncIterator[None]:
         """The body of one batch: its events are held, and a checkpoint is written after
-        it when due. A body that raises (or is cancelled) marks the state partial."""
+        it when due. A body that is cancelled or raises leaves the state partial; one that
+        raises (the agents catch each event's errors, so only the producer path can)
+        crashes the app: a worker that can no longer checkpoint would hold every later
+        event in memory, unacked, so it stops and restarts from the last checkpoint."""
         async with self.lock:
             self.hold(events)
             self.interrupted = True
-            yield
+            try:
+                yield
+            except Exception as exc:
+                await self.app.crash(exc)
+                raise
             self.interrupted = False
             if self.due():
                 await self.write()
@@ -102,8 +111,11 @@ class Checkpoint:
         if not self.held:
             return 0
         if self.interrupted:
-            log.error("checkpoint: a batch was interrupted; %d events stay unacked (read "
-                      "again after a restart)", len(self.held))
+            if not self.reported:
+                self.reported = True
+                log.error("checkpoint: a batch was interrupted; its %d events and all after "
+                          "them stay unacked, to be read again after a restart",
+                          len(self.held))
             return 0
         await self.app.producer.flush()
         last_event, self.last_event = self.last_event, {}

@@ -277,6 +277,22 @@ def start_workers(settings: Settings, count: int, tmp: Path,
     return procs, configs, logs
 
 
+def wait_ready(configs: list[Settings], timeout_s: float = 60.0) -> None:
+    """Every worker answers /metrics (up and joined), and has waited long enough for the
+    origins it never saw to count as idle: a paced input then meets a live worker."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            for c in configs:
+                metric_sums(c.web_port)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise TimeoutError("worker /metrics not up") from None
+            time.sleep(0.2)
+    time.sleep(max(3.0, max(c.idle_s for c in configs) + 2.0))
+
+
 def summed(configs: list[Settings]) -> dict[str, float]:
     total: dict[str, float] = {}
     for s in configs:
@@ -528,17 +544,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             into.extend(part)
     watch: VisibilityWatch | None = None
     try:
-        deadline = time.time() + 60
-        while True:  # up, joined, and every never-seen origin idle
-            try:
-                for c in configs:
-                    metric_sums(c.web_port)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise TimeoutError("worker /metrics not up") from None
-                time.sleep(0.2)
-        time.sleep(max(3.0, settings.idle_s + 2.0))
+        wait_ready(configs)
         updates_topic = settings.topic(SA_UPDATES.name)
         watch = VisibilityWatch(settings.kafka_bootstrap, updates_topic, layout[updates_topic])
         cpu0 = sum(proc_usage(p.pid)[0] for p in procs)

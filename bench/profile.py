@@ -27,7 +27,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.pipeline import (STAGE_DONE, delete_deployment, metric_sums, preload)
+from bench.pipeline import (STAGE_DONE, delete_deployment, metric_sums, preload,
+                            wait_ready)
 from bench.ingest import RESULTS_DIR
 from streams import admin, config
 from streams.processes import free_port, start_worker, stop
@@ -53,20 +54,6 @@ def summarise(path: Path, top: int = 40) -> str:
     lines += ["", "own:"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     return "\n".join(lines)
-
-
-def _wait_ready(settings: config.Settings) -> None:
-    """Up, and its never-seen origins idle (as bench/pipeline.py's latency runs)."""
-    deadline = time.time() + 60
-    while True:
-        try:
-            metric_sums(settings.web_port)
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise TimeoutError("worker /metrics not up") from None
-            time.sleep(0.2)
-    time.sleep(max(3.0, settings.idle_s + 2.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 if args.pace:
-                    _wait_ready(settings)
+                    wait_ready([settings])
                     spy = record()
                     t0 = time.time()
                     n = preload(settings, args.repeat, args.events, args.pace).events_sent

@@ -29,6 +29,9 @@ class _World:
     async def _flush(self) -> None:
         self.log.append(("producer.flush",))
 
+    async def crash(self, reason: BaseException) -> None:
+        self.log.append(("crash", type(reason).__name__))
+
     def acked(self) -> list[tuple[int, int]]:
         return [(p, o) for kind, *rest in self.log if kind == "ack" for p, o in [rest]]
 
@@ -157,7 +160,7 @@ def test_exactly_once_checkpoints_every_batch(monkeypatch):
 def test_the_state_of_an_interrupted_batch_is_never_written(interruption):
     """A body cancelled (SIGTERM mid-batch) or failing in the producer path leaves partial
     state in the views: no checkpoint writes it, and none of the held events is acked, so
-    they are read again after a restart."""
+    they are read again after a restart. A failure also crashes the app."""
     world = _World()
     checkpoint = _checkpoint(world, 3600.0)
 
@@ -172,6 +175,10 @@ def test_the_state_of_an_interrupted_batch_is_never_written(interruption):
     asyncio.run(main())
     assert world.acked() == []
     assert not [e for e in world.log if e[0] in ("flush", "producer.flush")]
+    # an error stops the worker (it could never checkpoint again); a cancellation is a stop
+    crashed = [e for e in world.log if e[0] == "crash"]
+    expected = [] if interruption is asyncio.CancelledError else [("crash", "RuntimeError")]
+    assert crashed == expected
 
 
 def test_the_app_writes_every_checkpoint_before_it_waits_for_acks():
