@@ -61,6 +61,17 @@ def interval_s(settings: Settings) -> float:
 
 
 class Checkpoint:
+    @classmethod
+    def for_stage(cls, app: faust.App, settings: Settings, stage: str,
+                  flush: Flush) -> "Checkpoint":
+        """The checkpoint of a stage, with the timer that writes it when the stage is idle
+        (none when every batch writes one)."""
+        checkpoint = cls(app, interval_s(settings), flush)
+        if checkpoint.interval_s > 0:
+            app.timer(interval=checkpoint.interval_s, name=f"{stage}.checkpoint")(
+                checkpoint.tick)
+        return checkpoint
+
     def __init__(self, app: faust.App, interval_s: float, flush: Flush) -> None:
         self.app = app
         self.interval_s = interval_s

@@ -25,7 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.pipeline import MILWAUKEE_EVENTS, delete_deployment, metric_sums, preload
+from bench.pipeline import (MILWAUKEE_EVENTS, delete_deployment, metric_sums, preload,
+                            summed_over_labels)
 from streams import admin
 from streams.config import Settings, load
 from streams.processes import free_port, scrape_metrics, start_worker, stop
@@ -107,8 +108,9 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
                 samples.append((time.monotonic() - start, rss))
             try:
                 series = scrape_metrics(settings.web_port)
-                accounted = sum(series.get("rtcc_events_normalised_total", {}).values()) + sum(
-                    series.get("rtcc_events_dead_lettered_total", {}).values())
+                m = summed_over_labels(series)
+                accounted = m.get("rtcc_events_normalised_total", 0) + m.get(
+                    "rtcc_events_dead_lettered_total", 0)
                 memtables.append((time.monotonic() - start,
                                   store_mib(series).get("memtables", 0.0)))
             except OSError:
@@ -120,13 +122,14 @@ def burst(events: int, partitions: int, stages: str | None, timeout_s: float,
                     done_at = time.monotonic() - start
                     break
             time.sleep(0.5)
-        m = metric_sums(settings.web_port)
+        series = scrape_metrics(settings.web_port)  # one scrape for the figures below
+        m = summed_over_labels(series)
         normalised = m.get("rtcc_events_normalised_total", 0)
         dead = m.get("rtcc_events_dead_lettered_total", 0)
         # the later stages read the burst from Kafka at their own pace: how far they got
         correlated = m.get("rtcc_correlation_events_total", 0)
         text = log.read_text(errors="replace")
-        store = store_mib(scrape_metrics(settings.web_port))
+        store = store_mib(series)
         every = max(1, len(samples) // 30)
         return {
             "events": produced["n"], "normalised": int(normalised), "dead_lettered": int(dead),

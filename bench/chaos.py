@@ -374,26 +374,36 @@ def _updates_end(settings: Settings) -> int:
         probe.close()
 
 
-def _first_update_after(settings: Settings, end_before: int, timeout_s: float) -> float | None:
-    """Seconds until the SA topic grows past `end_before`, asked every 0.2 s through one
-    probe (reopened after a broker error); None if it does not grow within `timeout_s`."""
-    started = time.monotonic()
+def _poll(settings: Settings, ask: Callable[[Probe], bool], timeout_s: float,
+          every_s: float) -> bool:
+    """Ask `ask(probe)` every `every_s` until it says yes (True) or `timeout_s` passes
+    (False), through one probe for the whole wait, reopened after a broker error."""
+    deadline = time.monotonic() + timeout_s
     probe: Probe | None = None
     try:
-        while time.monotonic() < started + timeout_s:
+        while time.monotonic() < deadline:
             try:
                 probe = probe or Probe(settings)
-                if probe.topic_ends((checker.UPDATES_TOPIC,))[0] > end_before:
-                    return time.monotonic() - started
-            except Exception:  # noqa: BLE001 (broker still starting: new clients next time)
+                if ask(probe):
+                    return True
+            except Exception:  # noqa: BLE001 (broker restarting: new clients next time)
                 if probe is not None:
                     probe.close()
                     probe = None
-            time.sleep(0.2)
-        return None
+            time.sleep(every_s)
+        return False
     finally:
         if probe is not None:
             probe.close()
+
+
+def _first_update_after(settings: Settings, end_before: int, timeout_s: float) -> float | None:
+    """Seconds until the SA topic grows past `end_before`; None if it does not within
+    `timeout_s`."""
+    started = time.monotonic()
+    grew = _poll(settings, lambda probe: probe.topic_ends((checker.UPDATES_TOPIC,))[0] >
+                 end_before, timeout_s, every_s=0.2)
+    return time.monotonic() - started if grew else None
 
 
 def _held(workers: list[Worker]) -> float | None:
@@ -418,30 +428,18 @@ def settle(dep: Deployment, quiet_s: float = 6.0, timeout_s: float = 300.0) -> N
     settle, and be stopped before its publish agent read them: an SA update present, its
     audience copies "lost".)"""
     settings = dep.settings
-    deadline = time.monotonic() + timeout_s
-    last: tuple[int, ...] = ()
-    since = time.monotonic()
-    probe: Probe | None = None
-    try:
-        while time.monotonic() < deadline:
-            try:
-                probe = probe or Probe(settings)
-                end, lag = probe.outputs_end(), probe.group_lag()
-            except Exception:  # noqa: BLE001 (broker restarting: new clients next time)
-                if probe is not None:
-                    probe.close()
-                    probe = None
-                time.sleep(1.0)
-                continue
-            if end != last:
-                last, since = end, time.monotonic()
-            elif lag == 0 and time.monotonic() - since >= quiet_s and _held(dep.workers) == 0:
-                return
-            time.sleep(0.5)
-    finally:
-        if probe is not None:
-            probe.close()
-    raise TimeoutError(f"{settings.topic_prefix} did not settle in {timeout_s:.0f} s")
+    seen: dict[str, Any] = {"end": (), "since": time.monotonic()}
+
+    def quiescent(probe: Probe) -> bool:
+        end, lag = probe.outputs_end(), probe.group_lag()
+        if end != seen["end"]:
+            seen["end"], seen["since"] = end, time.monotonic()
+            return False
+        return (lag == 0 and time.monotonic() - seen["since"] >= quiet_s
+                and _held(dep.workers) == 0)
+
+    if not _poll(settings, quiescent, timeout_s, every_s=0.5):
+        raise TimeoutError(f"{settings.topic_prefix} did not settle in {timeout_s:.0f} s")
 
 
 # --------------------------------------------------------------------------------------------

@@ -210,9 +210,14 @@ def delete_deployment(settings: Settings, groups: list[str]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def summed_over_labels(series: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each series of one /metrics scrape (`scrape_metrics`), summed over its labels."""
+    return {name: sum(values.values()) for name, values in series.items()}
+
+
 def metric_sums(port: int) -> dict[str, float]:
     """rtcc_* series of one worker, summed over their labels."""
-    return {name: sum(values.values()) for name, values in scrape_metrics(port).items()}
+    return summed_over_labels(scrape_metrics(port))
 
 
 @dataclass

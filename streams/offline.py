@@ -19,6 +19,7 @@ from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.ordering import event_ts
 from agents.ingest.normalise import IngestPolicy, Origin, ingest
 from agents.ingest.rejection import Rejected
+from schemas.envelope import NormalisedEvent
 from streams.config import Settings, load
 from streams.replay import player
 from streams.replay import profile as profiles
@@ -40,10 +41,10 @@ class OfflineRun:
         return [u for u in self.updates if u["subject_id"] == subject_id]
 
 
-def normalise_profile(name: str, limit: int | None = None,
-                      keep: Callable[[dict[str, Any]], bool] | None = None,
-                      settings: Settings | None = None) -> tuple[list[dict[str, Any]], Counter]:
-    """The normalised events (as plain dicts) and dead-letter reasons of a replay."""
+def ingest_profile(name: str, limit: int | None = None,
+                   keep: Callable[[dict[str, Any]], bool] | None = None,
+                   settings: Settings | None = None) -> tuple[list[NormalisedEvent], Counter]:
+    """The normalised events and dead-letter reasons of a replay, as ingest makes them."""
     settings = settings or load()
     prof = profiles.load(name)
     plan = player.prepare(prof, prof.data_path(settings.shared_data_dir),
@@ -56,13 +57,19 @@ def normalise_profile(name: str, limit: int | None = None,
         if keep is not None and not keep(planned.message):
             continue
         try:
-            event = ingest(prof.source.name, orjson.dumps(planned.message), policy,
-                           Origin(topic, 0, offset, None))
+            out.append(ingest(prof.source.name, orjson.dumps(planned.message), policy,
+                              Origin(topic, 0, offset, None)))
         except Rejected as rejected:
             dead[rejected.reason] += 1
-            continue
-        out.append(orjson.loads(event.dumps()))
     return out, dead
+
+
+def normalise_profile(name: str, limit: int | None = None,
+                      keep: Callable[[dict[str, Any]], bool] | None = None,
+                      settings: Settings | None = None) -> tuple[list[dict[str, Any]], Counter]:
+    """The normalised events (as plain dicts, as on the wire) and dead-letter reasons."""
+    events, dead = ingest_profile(name, limit, keep, settings)
+    return [orjson.loads(event.dumps()) for event in events], dead
 
 
 def correlate(events: Iterable[dict[str, Any]], config: CorrelationConfig | None = None,

@@ -22,7 +22,7 @@ from typing import Any
 import faust
 
 from agents.batching import Outbox, batches
-from agents.checkpoint import Checkpoint, interval_s as checkpoint_interval_s
+from agents.checkpoint import Checkpoint
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
@@ -184,13 +184,7 @@ def _flush_partition(partition: int) -> None:
         state.flush()
 
 
-checkpoint = Checkpoint(app, checkpoint_interval_s(settings), _flush_partition)
-
-
-@app.timer(interval=max(checkpoint_interval_s(settings), 0.1))
-async def write_checkpoint() -> None:
-    """An idle stage still writes its state and acks its events (agents/checkpoint.py)."""
-    await checkpoint.tick()
+checkpoint = Checkpoint.for_stage(app, settings, "correlate", _flush_partition)
 
 
 @app.agent(channels.normalised, name="correlate")

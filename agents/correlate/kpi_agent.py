@@ -12,7 +12,7 @@ from datetime import datetime
 import faust
 
 from agents.batching import Outbox, batches
-from agents.checkpoint import Checkpoint, interval_s as checkpoint_interval_s
+from agents.checkpoint import Checkpoint
 from agents.correlate.kpi import KpiAggregator
 from agents.correlate.write_behind import WriteBehind
 from agents.failures import dead_letter_failure
@@ -55,13 +55,7 @@ def _flush_partition(partition: int) -> None:
         views[partition].flush()
 
 
-checkpoint = Checkpoint(app, checkpoint_interval_s(settings), _flush_partition)
-
-
-@app.timer(interval=max(checkpoint_interval_s(settings), 0.1))
-async def write_checkpoint() -> None:
-    """An idle stage still writes its state and acks its events (agents/checkpoint.py)."""
-    await checkpoint.tick()
+checkpoint = Checkpoint.for_stage(app, settings, "kpi", _flush_partition)
 
 
 @app.agent(channels.finished_incidents, name="kpi")

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,6 +162,20 @@ def wait_for(condition, timeout_s: float = 120.0, every_s: float = 0.5) -> bool:
             return True
         time.sleep(every_s)
     return condition()
+
+
+@contextmanager
+def group_commits(settings: Settings) -> Iterator[Any]:
+    """A consumer of the worker's group that never subscribes: it only reads the group's
+    committed offsets (`committed(tp)`) and the topics' ends (`end_offsets`)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
+                             group_id=settings.app_id, enable_auto_commit=False)
+    try:
+        yield consumer
+    finally:
+        consumer.close(autocommit=False)
 
 
 def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) -> list[dict]:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import h3
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from streams import admin
@@ -18,7 +18,7 @@ from streams.replay import player
 from streams.replay import profile as profiles
 from streams.replay.plan import Pacing, order_rows, row_times
 from streams.topics import FINISHED_INCIDENTS, NORMALISED
-from tests.integration.conftest import drain, running_worker, wait_for
+from tests.integration.conftest import drain, group_commits, running_worker, wait_for
 
 PROFILES = ("milwaukee_pd_cfs", "sf_fire_cfs", "nyc_311", "toronto_persons_in_crisis")
 # The data sets are from different years; a common start makes them one timeline, as live
@@ -89,18 +89,13 @@ def test_every_normalised_event_is_accounted_for(worker, topics):
 def _committed_through_now(settings, names: list[str], timeout_s: float) -> bool:
     """The worker's group commits, within `timeout_s`, every partition of these topics up
     to the end it has now."""
-    # A consumer of the worker's group that never subscribes: it only reads the commits.
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             group_id=settings.app_id, enable_auto_commit=False)
-    try:
+    with group_commits(settings) as consumer:
         tps = [TopicPartition(settings.topic(name), p) for name in names
                for p in consumer.partitions_for_topic(settings.topic(name))]
         ends = consumer.end_offsets(tps)
         assert sum(ends.values()) > 0
         return wait_for(lambda: all((consumer.committed(tp) or 0) >= ends[tp] for tp in tps),
                         timeout_s=timeout_s)
-    finally:
-        consumer.close(autocommit=False)
 
 
 def _deployment(settings, **changes):

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from agents.ingest.dead_letters import MAX_KEPT_KEY_BYTES, MAX_KEPT_VALUE_BYTES
 from agents.ingest.normalise import IngestPolicy, Origin, ingest
@@ -26,7 +26,7 @@ from agents.ingest.rejection import Rejected
 from streams.config import Settings
 from streams.topics import SOURCE_TOPICS
 from tests.fuzz_cases import ACCEPT, SOURCES, Case, cases, seeds
-from tests.integration.conftest import drain, running_worker, wait_for
+from tests.integration.conftest import drain, group_commits, running_worker, wait_for
 
 CASES_PER_SOURCE = 1_000
 # Just under the broker's default message.max.bytes (1 MiB): bigger than any limit of ours,
@@ -74,16 +74,11 @@ def _produce(settings: Settings, batch: list[Case]) -> dict[Position, tuple[Case
 
 def _committed_to_end(settings: Settings) -> bool:
     """The worker's group has committed every source partition up to its end offset."""
-    # A consumer of the worker's group that never subscribes: it only reads the commits.
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             group_id=settings.app_id, enable_auto_commit=False)
-    try:
+    with group_commits(settings) as consumer:
         sources = {settings.topic(spec.name) for spec in SOURCE_TOPICS.values()}
         tps = [TopicPartition(t, p) for t in sources for p in consumer.partitions_for_topic(t)]
         ends = consumer.end_offsets(tps)
         return all(consumer.committed(tp) == ends[tp] for tp in tps)
-    finally:
-        consumer.close(autocommit=False)
 
 
 def test_hostile_messages_end_normalised_or_dead_lettered(topics: Settings, tmp_path: Path):

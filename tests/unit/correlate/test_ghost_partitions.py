@@ -18,12 +18,9 @@ import pytest
 from agents.correlate.engine import Correlator
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.ordering import event_ts
-from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
-from agents.ingest.rejection import Rejected
+from agents.ingest.normalise import IngestPolicy, ghosts
 from streams.config import load
-from streams.replay import player
-from streams.replay import profile as profiles
-from streams.replay.plan import Pacing
+from streams.offline import ingest_profile
 from streams.topics import partition_for
 
 PARTITIONS = 4
@@ -31,22 +28,6 @@ PARTITIONS = 4
 
 def _partition(area: str) -> int:
     return partition_for(area.encode(), PARTITIONS)
-
-
-def _normalised(name: str, limit: int, policy: IngestPolicy) -> list[Any]:
-    settings = load()
-    prof = profiles.load(name)
-    plan = player.prepare(prof, prof.data_path(settings.shared_data_dir),
-                          player.ReplayOptions(pacing=Pacing("max", 0.0), limit=limit,
-                                               progress=False))
-    events = []
-    for offset, planned in enumerate(plan):
-        try:
-            events.append(ingest(prof.source.name, orjson.dumps(planned.message), policy,
-                                 Origin(prof.source.topic.name, 0, offset, None)))
-        except Rejected:
-            pass
-    return events
 
 
 def _picture(events: list[Any], policy: IngestPolicy, pruned: bool) -> dict[str, Any]:
@@ -76,7 +57,7 @@ def policy() -> IngestPolicy:
 
 
 def test_a_ghost_goes_only_to_partitions_the_event_does_not_reach(policy):
-    events = _normalised("milwaukee_pd_cfs", 3000, policy)
+    events = ingest_profile("milwaukee_pd_cfs", 3000)[0]
     near_border = [e for e in events if len(ghosts(e, policy)) >= 2]
     assert near_border, "no event near two other areas in the sample"
     for event in events:
@@ -89,8 +70,8 @@ def test_a_ghost_goes_only_to_partitions_the_event_does_not_reach(policy):
 
 
 def test_pruned_ghosts_leave_the_picture_unchanged(policy):
-    events = (_normalised("milwaukee_pd_cfs", 3000, policy)
-              + _normalised("nyc_311", 1500, policy))
+    events = (ingest_profile("milwaukee_pd_cfs", 3000)[0]
+              + ingest_profile("nyc_311", 1500)[0])
     every = _picture(events, policy, pruned=False)
     pruned = _picture(events, policy, pruned=True)
     assert pruned["ghosts"] < every["ghosts"]  # fewer messages...
