@@ -91,6 +91,14 @@ def proc_usage(pid: int) -> tuple[float, float]:
     return cpu_s, hwm_kib / 1024
 
 
+def rss_mib(pid: int) -> float:
+    """Resident set size now (VmRSS), where `proc_usage` gives the high-water mark: a
+    process whose memory is bounded shows the same RSS at the end of a long run as early
+    on, which the high-water mark cannot show."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
+
+
 def kafka_version(bootstrap: str) -> str:
     """The broker's release, read from the jars of the local broker listening on the
     bootstrap port; the wire protocol does not carry it, so a remote broker gets what

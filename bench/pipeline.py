@@ -47,7 +47,7 @@ from typing import Any, Callable
 import orjson
 
 from bench.ingest import (PASSTHROUGH, PROFILE, RESULTS_DIR, _assign_from_start, code_state,
-                          machine_info, passthrough, proc_usage)
+                          machine_info, passthrough, proc_usage, rss_mib)
 from streams import admin, config
 from streams.config import REPO_ROOT, Settings
 from streams.processes import free_port, scrape_metrics, start_worker, stop
@@ -94,6 +94,7 @@ class Row:
     cpu_s: float | None = None
     peak_rss_mib: list[float] = field(default_factory=list)
     note: str = ""
+    rss_by_progress: list[float] = field(default_factory=list)
 
     @property
     def events_per_s(self) -> float:
@@ -227,14 +228,21 @@ class Watched:
     cpu_s: float  # summed over the processes, idle poll to done poll
     peak_rss_mib: list[float]
     startup_s: float
+    rss_by_progress: list[float]  # largest RSS of the processes at RSS_AT_PROGRESS, then done
+
+
+RSS_AT_PROGRESS = (0.25, 0.5, 0.75)
 
 
 def watch(procs: list[subprocess.Popen[bytes]], progress: Callable[[], float | None],
-          done: Callable[[], bool], timeout_s: float) -> Watched:
+          done: Callable[[], bool], timeout_s: float, total: int | None = None) -> Watched:
     """Poll until `done()`; the window runs from the last poll where `progress()` was 0 (or
-    None: not answering yet) to the first where `done()`."""
+    None: not answering yet) to the first where `done()`. With `total`, also the RSS when
+    progress first reaches each fraction of it in RSS_AT_PROGRESS, and when done (whether memory
+    stays bounded as a long replay goes on)."""
     spawned = time.time()
     idle_at, idle_cpu = spawned, [0.0] * len(procs)
+    rss_at: list[float] = []
     while time.time() < spawned + timeout_s:
         for p in procs:
             if p.poll() is not None:
@@ -245,11 +253,17 @@ def watch(procs: list[subprocess.Popen[bytes]], progress: Callable[[], float | N
             value = None
         now = time.time()
         usage = [proc_usage(p.pid) for p in procs]
+        if total and value:
+            while len(rss_at) < len(RSS_AT_PROGRESS) and value >= RSS_AT_PROGRESS[
+                    len(rss_at)] * total:
+                rss_at.append(max(rss_mib(p.pid) for p in procs))
         if not value:
             idle_at, idle_cpu = now, [u[0] for u in usage]
         elif done():
+            if total:
+                rss_at.append(max(rss_mib(p.pid) for p in procs))
             return Watched(idle_at, now, sum(u[0] for u in usage) - sum(idle_cpu),
-                           [u[1] for u in usage], idle_at - spawned)
+                           [u[1] for u in usage], idle_at - spawned, rss_at)
         time.sleep(POLL_S)
     raise TimeoutError(f"not done in {timeout_s:.0f} s")
 
@@ -405,7 +419,7 @@ def run_pipeline(settings: Settings, n: int, workers: int, tmp: Path, tag: str,
             return last.get("rtcc_events_normalised_total", 0) + last.get(
                 "rtcc_events_dead_lettered_total", 0)
 
-        w = watch(procs, progress, lambda: all(c(last, n) for c in checks), timeout_s)
+        w = watch(procs, progress, lambda: all(c(last, n) for c in checks), timeout_s, n)
         check_logs(logs)
     except BaseException:
         for log in logs:
@@ -422,7 +436,8 @@ def run_pipeline(settings: Settings, n: int, workers: int, tmp: Path, tag: str,
         f", start-up {w.startup_s:.1f} s excluded" if load is None else
         ", workers joined before the load") + (
         f", {read - n:,.0f} redelivered after a rebalance" if read > n else "")
-    row = Row(name, workers, n, w.done_at - w.idle_at, w.cpu_s, w.peak_rss_mib, note)
+    row = Row(name, workers, n, w.done_at - w.idle_at, w.cpu_s, w.peak_rss_mib, note,
+              w.rss_by_progress)
     counts = {k: last.get(k, 0) for k in (
         "rtcc_events_normalised_total", "rtcc_events_dead_lettered_total",
         "rtcc_correlation_events_total", "rtcc_sa_updates_total", "rtcc_kpi_records_total",
@@ -622,13 +637,14 @@ def throughput_table(rows: list[Row]) -> str:
     raw = rows[0].events_per_s
     plain = next((r.events_per_s for r in rows if r.name.startswith("P ")), float("nan"))
     out = ["| stage | workers | events | seconds | events/s | vs raw | vs plain Faust | "
-           "CPU s / 1k events | peak RSS MiB | timed by |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "CPU s / 1k events | peak RSS MiB | RSS MiB at 25 / 50 / 75 % / done | timed by |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         out.append(f"| {r.name} | {r.workers} | {r.events:,} | {r.seconds:.2f} | "
                    f"{r.events_per_s:,.0f} | {r.events_per_s / raw:.4f} | "
                    f"{r.events_per_s / plain:.3f} | {_f(r.cpu_s_per_1k, '.3f')} | "
-                   f"{' / '.join(f'{x:.0f}' for x in r.peak_rss_mib) or 'n/a'} | {r.note} |")
+                   f"{' / '.join(f'{x:.0f}' for x in r.peak_rss_mib) or 'n/a'} | "
+                   f"{' / '.join(f'{x:.0f}' for x in r.rss_by_progress) or 'n/a'} | {r.note} |")
     return "\n".join(out)
 
 
