@@ -27,7 +27,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.pipeline import (STAGE_DONE, delete_deployment, metric_sums, preload,
+from bench.pipeline import (STAGE_DONE, delete_deployment, metric_sums, poll_s, preload,
                             wait_ready)
 from bench.ingest import RESULTS_DIR
 from streams import admin, config
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                         t0 = time.time()
                     if m and all(c(m, n) for c in checks):
                         break
-                    time.sleep(0.1)
+                    time.sleep(poll_s(time.time() - t0))  # the scrapes are in the profile
                 print(f"profile: {n:,} events in {time.time() - t0:.1f} s", file=sys.stderr)
             finally:
                 if spy is not None:

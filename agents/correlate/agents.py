@@ -43,6 +43,7 @@ incidents_table = state_table("correlate-incidents", _table_partitions)
 groups_table = state_table("correlate-groups", _table_partitions)
 pending_table = state_table("correlate-pending", _table_partitions)
 hotspots_table = state_table("correlate-hotspots", _table_partitions)
+TABLES = (pending_table, incidents_table, groups_table, hotspots_table)  # PartitionState.views
 
 CONFIG = CorrelationConfig(
     rules=MatchRules(
@@ -82,8 +83,8 @@ def state_of(partition: int) -> PartitionState:
     """This worker's correlation state of a partition, restored from the tables on first use."""
     state = partitions.get(partition)
     if state is None:
-        views = tuple(WriteBehind(PartitionView(table, partition), mirror=True) for table in (
-            pending_table, incidents_table, groups_table, hotspots_table))
+        views = tuple(WriteBehind(PartitionView(table, partition), mirror=True)
+                      for table in TABLES)
         pending, incidents, groups, hotspots = views
         buffer = ReorderBuffer(pending)
         buffer.restore(list(pending.values()))
@@ -171,9 +172,15 @@ def handle(partition: int, doc: dict[str, Any], out: Outbox) -> None:
 
 @app.timer(interval=5.0)
 async def measure_tables() -> None:
-    """State size per table: it must stay bounded as event time passes."""
-    for table in (incidents_table, groups_table, pending_table, hotspots_table):
-        metrics.TABLE_KEYS.labels(table.name).set(len(table))
+    """State size per table: it must stay bounded as event time passes.
+
+    Counted in the engines' mirrors of their partitions, as of the last checkpoint (a
+    partition counts from its first event after it was assigned here): `len()` of a RocksDB
+    table reads every key, 3.5 % of a worker's CPU with 26,000 hotspot keys.
+    """
+    for i, table in enumerate(TABLES):
+        metrics.TABLE_KEYS.labels(table.name).set(
+            sum(state.views[i].stored_count() for state in partitions.values()))
     metrics.HOTSPOTS_OPEN.set(sum(len(state.engine.hotspots.open_hotspots())
                                   for state in partitions.values() if state.engine.hotspots))
 

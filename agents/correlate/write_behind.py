@@ -85,6 +85,11 @@ class WriteBehind(MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def stored_count(self) -> int:
+        """Keys the table holds, as of the last flush: a dict's size when mirrored (a
+        RocksDB table's `len()` reads every key)."""
+        return len(self.stored)
+
     def flush(self) -> int:
         """Write each pending key's final value to the table; return how many keys."""
         pending, self.pending = self.pending, {}

@@ -208,6 +208,62 @@ def test_a_revoked_partition_leaves_the_buffered_gauge():
                                      {"partition": str(partition)}) is None
     assert partition not in correlate.partitions
 
+class _Event(SimpleNamespace):
+    __slots__ = ("__weakref__",)  # Faust keeps the current event by weak reference
+
+
+def _checkpoint_flush(correlate: Any, partition: int) -> None:
+    """What a checkpoint does: the partition's views into the tables, with an event of the
+    partition current (its changelog partition)."""
+    from agents.batching import current_event
+
+    tp = TP(correlate.channels.normalised.get_topic_name(), partition)
+    event = _Event(message=Message(tp.topic, partition, 0, 0.0, 0, None, b"k", b"v", None,
+                                   tp=tp))
+
+    async def flush() -> None:  # Faust queues the changelog records on the running loop
+        with current_event(event):  # type: ignore[arg-type]
+            correlate.partitions[partition].flush()
+    asyncio.run(flush())
+
+
+def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
+    """The gauge counts the engines' mirrors, not the table: they must agree."""
+    from agents.batching import Outbox
+    from agents.correlate import agents as correlate
+    from streams.app import app
+    from streams.tables import PartitionView
+
+    measure = inspect.unwrap(correlate.measure_tables)
+    asyncio.run(measure())
+    before = {t.name: value("rtcc_table_keys", table=t.name) for t in correlate.TABLES}
+    partition, out, now = 6, Outbox(app), time.time()
+    correlate.handle(partition, f.event(subject="K1", minutes=0), out)
+    correlate.handle(partition, f.event(subject="K2", minutes=1,
+                                        point=f.moved(f.HERE, north_m=5_000)), out)
+    asyncio.run(measure())
+    assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
+    _checkpoint_flush(correlate, partition)
+    asyncio.run(measure())
+    stored = {t.name: sum(1 for _ in PartitionView(t, partition)) for t in correlate.TABLES}
+    assert stored["correlate-pending"] == 2
+    for table in correlate.TABLES:
+        assert value("rtcc_table_keys", table=table.name) == \
+            before[table.name] + stored[table.name], table.name
+    later = f.BASE.timestamp() + 3600  # every source vouches for an hour later: released
+    for origin in correlate.EXPECTED_ORIGINS:
+        correlate.handle(partition, {"mark": True, "origin": origin, "max_ts": later,
+                                     "last_event_wall": now, "wall": now,
+                                     "caught_up": True}, out)
+    _checkpoint_flush(correlate, partition)
+    asyncio.run(measure())
+    assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
+    incidents = sum(1 for _ in PartitionView(correlate.incidents_table, partition))
+    assert incidents == 2
+    assert value("rtcc_table_keys", table="correlate-incidents") == \
+        before["correlate-incidents"] + incidents
+
+
 @covers("rtcc_table_keys", "rtcc_hotspots_open")
 def test_table_sizes_and_open_hotspots_are_measured():
     from agents.correlate import agents as correlate
