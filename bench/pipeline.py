@@ -59,7 +59,6 @@ POLL_S = 0.05  # the first polls of a run; then poll_s(): every scrape costs the
 FULL_REPEAT = 30  # 30 x 33,968 = 1,019,040 events
 
 
-
 def poll_s(elapsed_s: float) -> float:
     """How long to wait before the next scrape of the workers' /metrics, `elapsed_s` into a
     run: 1 % of it, between POLL_S and 1 s. Each scrape also asks RocksDB for its memory; at

@@ -110,7 +110,9 @@ RESPONSE_SECONDS = Histogram(
 GHOSTS = Counter(
     "rtcc_events_ghosted_total", "Ghost copies of events near an area border sent to the "
     "neighbouring area.", ["source"])
-TABLE_KEYS = Gauge("rtcc_table_keys", "Keys held in a state table by this worker.", ["table"])
+TABLE_KEYS = Gauge("rtcc_table_keys",
+                   "Keys held in a state table by this worker, as of its last checkpoint.",
+                   ["table"])
 TABLE_STORE_BYTES = Gauge(
     "rtcc_table_store_bytes", "Memory RocksDB holds for a state table on this worker, read "
     "from RocksDB at each scrape, by kind (memtables, block_cache, table_readers): the part "

@@ -47,7 +47,9 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None
 
 @app.timer(interval=5.0)
 async def measure_table() -> None:
-    metrics.TABLE_KEYS.labels(kpi_table.name).set(len(kpi_table))
+    """Counted in the mirrors, as the correlation tables are (agents/correlate/agents.py)."""
+    metrics.TABLE_KEYS.labels(kpi_table.name).set(
+        sum(view.stored_count() for view in views.values()))
 
 
 def _flush_partition(partition: int) -> None:

@@ -208,23 +208,24 @@ def test_a_revoked_partition_leaves_the_buffered_gauge():
                                      {"partition": str(partition)}) is None
     assert partition not in correlate.partitions
 
+
 class _Event(SimpleNamespace):
     __slots__ = ("__weakref__",)  # Faust keeps the current event by weak reference
 
 
-def _checkpoint_flush(correlate: Any, partition: int) -> None:
-    """What a checkpoint does: the partition's views into the tables, with an event of the
+def _checkpoint_flush(flush: Callable[[int], None], partition: int) -> None:
+    """What a checkpoint does: a partition's views into the tables, with an event of the
     partition current (its changelog partition)."""
     from agents.batching import current_event
 
-    tp = TP(correlate.channels.normalised.get_topic_name(), partition)
+    tp = TP("any", partition)
     event = _Event(message=Message(tp.topic, partition, 0, 0.0, 0, None, b"k", b"v", None,
                                    tp=tp))
 
-    async def flush() -> None:  # Faust queues the changelog records on the running loop
+    async def write() -> None:  # Faust queues the changelog records on the running loop
         with current_event(event):  # type: ignore[arg-type]
-            correlate.partitions[partition].flush()
-    asyncio.run(flush())
+            flush(partition)
+    asyncio.run(write())
 
 
 def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
@@ -243,7 +244,7 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
                                         point=f.moved(f.HERE, north_m=5_000)), out)
     asyncio.run(measure())
     assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
-    _checkpoint_flush(correlate, partition)
+    _checkpoint_flush(correlate._flush_partition, partition)
     asyncio.run(measure())
     stored = {t.name: sum(1 for _ in PartitionView(t, partition)) for t in correlate.TABLES}
     assert stored["correlate-pending"] == 2
@@ -255,7 +256,7 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
         correlate.handle(partition, {"mark": True, "origin": origin, "max_ts": later,
                                      "last_event_wall": now, "wall": now,
                                      "caught_up": True}, out)
-    _checkpoint_flush(correlate, partition)
+    _checkpoint_flush(correlate._flush_partition, partition)
     asyncio.run(measure())
     assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
     incidents = sum(1 for _ in PartitionView(correlate.incidents_table, partition))
@@ -297,6 +298,7 @@ def test_kpi_counts_incidents_and_records():
     from agents.batching import Outbox
     from agents.correlate import kpi_agent
     from streams.app import app
+    from streams.tables import PartitionView
 
     def closed(n: int, minutes: float) -> Any:
         summary = {"agency_id": "MPD", "district": "4", "priority": 2, "category": "violent",
@@ -322,6 +324,12 @@ def test_kpi_counts_incidents_and_records():
     kpi_agent.add(closed(2, 180), out)  # the same incident again: not counted twice
     assert REGISTRY.get_sample_value("rtcc_response_seconds_count", {
         "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"}) == count
+    # the table's size, as the checkpoint wrote it
+    _checkpoint_flush(kpi_agent._flush_partition, 0)
+    asyncio.run(inspect.unwrap(kpi_agent.measure_table)())
+    stored = sum(1 for p in kpi_agent.views for _ in PartitionView(kpi_agent.kpi_table, p))
+    assert stored >= 1
+    assert value("rtcc_table_keys", table=kpi_agent.kpi_table.name) == stored
 
 
 def test_kpi_dead_letters_an_incident_it_fails_on():
