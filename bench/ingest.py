@@ -86,17 +86,20 @@ def proc_usage(pid: int) -> tuple[float, float]:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()  # after "(comm)", which may hold spaces
     cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime: fields 14, 15
-    status = Path(f"/proc/{pid}/status").read_text()
-    hwm_kib = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
-    return cpu_s, hwm_kib / 1024
+    return cpu_s, _status_mib(pid, "VmHWM")
 
 
 def rss_mib(pid: int) -> float:
     """Resident set size now (VmRSS), where `proc_usage` gives the high-water mark: a
     process whose memory is bounded shows the same RSS at the end of a long run as early
     on, which the high-water mark cannot show."""
+    return _status_mib(pid, "VmRSS")
+
+
+def _status_mib(pid: int, field: str) -> float:
+    """A memory field of /proc/<pid>/status (kB there), in MiB."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
+    return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
 
 
 def kafka_version(bootstrap: str) -> str:

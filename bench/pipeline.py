@@ -252,6 +252,7 @@ def watch(procs: list[subprocess.Popen[bytes]], progress: Callable[[], float | N
     spawned = time.time()
     idle_at, idle_cpu = spawned, [0.0] * len(procs)
     rss_at: list[float] = []
+    pids = [p.pid for p in procs]
     while time.time() < spawned + timeout_s:
         for p in procs:
             if p.poll() is not None:
@@ -265,12 +266,12 @@ def watch(procs: list[subprocess.Popen[bytes]], progress: Callable[[], float | N
         if total and value:
             while len(rss_at) < len(RSS_AT_PROGRESS) and value >= RSS_AT_PROGRESS[
                     len(rss_at)] * total:
-                rss_at.append(max(rss_mib(p.pid) for p in procs))
+                rss_at.append(max(map(rss_mib, pids)))
         if not value:
             idle_at, idle_cpu = now, [u[0] for u in usage]
         elif done():
             if total:
-                rss_at.append(max(rss_mib(p.pid) for p in procs))
+                rss_at.append(max(map(rss_mib, pids)))
             return Watched(idle_at, now, sum(u[0] for u in usage) - sum(idle_cpu),
                            [u[1] for u in usage], idle_at - spawned, rss_at)
         time.sleep(poll_s(now - idle_at))
