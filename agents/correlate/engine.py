@@ -563,9 +563,12 @@ class Correlator:
             newest = group["reports"][-1][0] if group["reports"] else None
             if newest is not None and newest > watermark - self.config.cluster_window_s:
                 continue
-            self._prune(group, watermark)
+            # When it lapsed in event time, not when this look happened to come: that
+            # depends on how releases were batched, and a replay must publish the same.
+            lapsed = watermark if newest is None else newest + self.config.cluster_window_s
+            self._prune(group, lapsed)
             if group["cluster"] is not None:
-                result.extend(self._publish_cluster(group, "cluster_closed", None, watermark))
+                result.extend(self._publish_cluster(group, "cluster_closed", None, lapsed))
                 result.tombstones.append(group["cluster"])
             del self.groups[key]
         return result

@@ -105,6 +105,23 @@ def test_single_reports_never_alert_but_a_cluster_does():
     assert corr.groups == {}
 
 
+def test_a_cluster_closes_at_the_same_event_time_however_the_watermark_advances():
+    """A replay releases events in other batches than the live run did: the closing of a
+    cluster must not depend on which advance of the watermark noticed it."""
+    far = moved(HERE, north_m=5000)
+    closed = []
+    for steps in ([200], range(20, 201)):  # one jump; or a minute at a time
+        corr = engine(cluster_min_reports=3)
+        for i in range(3):
+            corr.apply(event("community", subject=f"r{i}", minutes=5 * i,
+                             point=moved(far, east_m=30 * i), category="disorder"))
+        closed.append([u for minute in steps
+                       for u in corr.advance(event_ts(event(minutes=minute))).updates])
+    assert [u["kind"] for u in closed[0]] == ["cluster_closed"]
+    assert closed[0] == closed[1]
+    assert closed[0][0]["event_time"] == event(minutes=10 + 60)["event_time"]  # last + window
+
+
 def test_crisis_request_links_to_its_cad_call_by_number_and_folds_in():
     corr = engine()
     run(corr, [event(subject="777", minutes=0, category="mental_health")])
