@@ -3,7 +3,9 @@
 Thin: per partition of the normalised topic it keeps a watermark, a reorder buffer and a
 correlation engine (agents/correlate/*.py, all pure), and it moves what they return to the
 SA topics. State lives in Faust tables (RocksDB + changelog in production), namespaced by
-partition so that each key is always written to its own partition's changelog.
+partition so that each key is always written to its own partition's changelog; the
+watermark's view of every origin is part of it, so that a partition's next owner carries on
+in the same event-time order.
 
 Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py),
 and each batch's SA updates are handed to the producer in order at its end. The engine
@@ -23,6 +25,7 @@ import faust
 
 from agents.batching import Outbox, batches
 from agents.checkpoint import Checkpoint
+from agents.correlate import ordering
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
 from agents.correlate.matching import MatchRules
@@ -43,7 +46,11 @@ incidents_table = state_table("correlate-incidents", _table_partitions)
 groups_table = state_table("correlate-groups", _table_partitions)
 pending_table = state_table("correlate-pending", _table_partitions)
 hotspots_table = state_table("correlate-hotspots", _table_partitions)
-TABLES = (pending_table, incidents_table, groups_table, hotspots_table)  # PartitionState.views
+# How far the partition's ordering has got (agents/correlate/ordering.py, `progress`).
+progress_table = state_table("correlate-progress", _table_partitions)
+PROGRESS_KEY = "ordering"
+# PartitionState.views, in this order.
+TABLES = (pending_table, incidents_table, groups_table, hotspots_table, progress_table)
 
 CONFIG = CorrelationConfig(
     rules=MatchRules(
@@ -72,6 +79,7 @@ class PartitionState:
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
 
     def flush(self) -> None:
+        self.views[-1][PROGRESS_KEY] = ordering.progress(self.watermarks, self.buffer)
         for view in self.views:
             view.flush()
 
@@ -85,21 +93,22 @@ def state_of(partition: int) -> PartitionState:
     if state is None:
         views = tuple(WriteBehind(PartitionView(table, partition), mirror=True)
                       for table in TABLES)
-        pending, incidents, groups, hotspots = views
+        pending, incidents, groups, hotspots, progress = views
         buffer = ReorderBuffer(pending)
         buffer.restore(list(pending.values()))
+        watermarks = Watermarks(lateness_s=settings.lateness_s, idle_s=settings.idle_s,
+                                expected=EXPECTED_ORIGINS, live_window_s=settings.live_window_s)
+        record = progress.get(PROGRESS_KEY)
+        if record is not None:  # as of the last checkpoint; none for a partition's first use
+            ordering.resume(record, watermarks, buffer)
         finished: list[dict[str, Any]] = []
         engine = Correlator(incidents, groups, CONFIG, on_finished=finished.append,
                             hotspots=HotspotTracker(hotspots))
         engine.restore()
-        state = PartitionState(
-            Watermarks(lateness_s=settings.lateness_s, idle_s=settings.idle_s,
-                       expected=EXPECTED_ORIGINS, live_window_s=settings.live_window_s),
-            buffer, engine,
-            finished, views)
+        state = PartitionState(watermarks, buffer, engine, finished, views)
         partitions[partition] = state
-        log.info("correlate: partition %d restored: %d pending, %s", partition, len(buffer),
-                 engine.size())
+        log.info("correlate: partition %d restored: %d pending, watermark %s, %s", partition,
+                 len(buffer), watermarks.current(), engine.size())
     return state
 
 

@@ -14,13 +14,18 @@ it. An origin that is caught up and has produced nothing for `idle_s` (measured 
 wall clock as carried in the stream, not on this process's clock, so a lagging consumer
 does not mistake a busy origin for an idle one) no longer holds the watermark back; that is
 what lets the last events of a replay through. A backlog is never idle.
+
+This view is part of a partition's state (`progress`, `resume`): the partition's next
+owner, after a rebalance or a restart, carries on from it. Started blind, it would take an
+origin whose ingest is itself moving between workers for one never heard of, stop waiting
+for it after idle_s, and apply its events late, in another order than a clean run.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -133,6 +138,38 @@ class Watermarks:
         if not holding:
             return POS_INF
         return min(holding) - self.lateness_s
+
+
+def _finite(value: float) -> float | None:
+    return None if value == NEG_INF else value  # JSON has no -inf
+
+
+def progress(watermarks: Watermarks, buffer: "ReorderBuffer") -> dict[str, Any]:
+    """How far a partition's ordering has got, as JSON: every origin's progress as the
+    watermark knows it, and the event time released so far (what makes an event late)."""
+    origins = {}
+    for name, entry in watermarks.origins.items():
+        fields = asdict(entry)
+        fields["max_ts"] = _finite(entry.max_ts)
+        origins[name] = fields
+    return {"origins": origins, "stream_wall": watermarks.stream_wall,
+            "started_wall": watermarks.started_wall,
+            "released_ts": _finite(buffer.released_ts)}
+
+
+def resume(record: Mapping[str, Any], watermarks: Watermarks,
+           buffer: "ReorderBuffer") -> None:
+    """Carry on from a `progress` record: the watermark and the buffer are where they were
+    when it was written (the events since are read again and observed again)."""
+    for name, fields in record["origins"].items():
+        entry = _Origin(**fields)
+        if entry.max_ts is None:
+            entry.max_ts = NEG_INF
+        watermarks.origins[name] = entry
+    watermarks.stream_wall = record["stream_wall"]
+    watermarks.started_wall = record["started_wall"]
+    released = record["released_ts"]
+    buffer.released_ts = NEG_INF if released is None else released
 
 
 @dataclass(order=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+import orjson
 from hypothesis import given, settings, strategies as st
 
 from agents.correlate.engine import Correlator
-from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
+from agents.correlate.ordering import (ReorderBuffer, Watermarks, event_ts, origin_of,
+                                       progress, resume)
 from agents.ingest.progress import SourceProgress
 from tests.unit.correlate.factories import HERE, event, moved
 
@@ -84,6 +86,38 @@ def test_restore_from_the_store():
     again = ReorderBuffer(store)
     again.restore(store.values())
     assert [x["event_id"] for x in again.release(math.inf)] == [e["event_id"]]
+
+
+def test_a_partitions_next_owner_carries_on_from_its_progress():
+    """After a rebalance, the origin whose ingest is moving to another worker says nothing
+    for a while. Started blind, the next owner's watermark took it for an origin never
+    heard of and stopped waiting after idle_s; resumed, it waits, as the last owner did."""
+    def watermarks() -> Watermarks:
+        return Watermarks(lateness_s=0, idle_s=5, expected=["cad:0", "cad:1", "crisis:0"])
+
+    wm, buf = watermarks(), ReorderBuffer()
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0, caught_up=False)
+    wm.observe_mark("cad:1", 5000, last_event_wall=100.0, wall=100.0, caught_up=False)
+    for wall in (90.0, 100.0):  # no crisis feed: quiet from the start
+        wm.observe_mark("crisis:0", None, last_event_wall=None, wall=wall)
+    e = {"event_id": "a", "event_time": "2018-05-01T05:00:00Z"}
+    buf.push(e, 900.0)
+    assert buf.release(wm.current()) == [e]
+    # written at the checkpoint, read back by the next owner (JSON has no -inf)
+    record = orjson.loads(orjson.dumps(progress(wm, buf)))
+
+    resumed, blind = (watermarks(), ReorderBuffer()), (watermarks(), ReorderBuffer())
+    resume(record, *resumed)
+    for w, _ in (resumed, blind):  # cad:0's ingest is moving; the others stay here
+        for wall in (104.0, 110.0):
+            w.observe_mark("cad:1", 6000, last_event_wall=wall, wall=wall, caught_up=False)
+            w.observe_mark("crisis:0", None, last_event_wall=None, wall=wall)
+    assert resumed[0].current() == 1000  # cad:0 holds until its new owner speaks
+    assert blind[0].current() == 6000  # what the blind start did: cad:0 "idle"
+    assert not resumed[1].push(e, 800.0)  # behind what was released: late, as before
+    resumed[0].observe_mark("cad:0", 1200, last_event_wall=111.0, wall=111.0,
+                            caught_up=False)
+    assert resumed[0].current() == 1200
 
 
 # ---------------------------------------------------------------- the property

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import os
 import time
 import uuid
 from types import SimpleNamespace
@@ -21,7 +20,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 from prometheus_client import REGISTRY
 
-os.environ.setdefault("RTCC_TABLE_STORE", "memory://")  # the agents' tables, in this process
+from tests.unit.agent_state import checkpoint_flush  # first: the agents' tables in memory
 
 from streams import metrics  # noqa: E402
 from tests.samples import MKE_CALL  # noqa: E402
@@ -209,25 +208,6 @@ def test_a_revoked_partition_leaves_the_buffered_gauge():
     assert partition not in correlate.partitions
 
 
-class _Event(SimpleNamespace):
-    __slots__ = ("__weakref__",)  # Faust keeps the current event by weak reference
-
-
-def _checkpoint_flush(flush: Callable[[int], None], partition: int) -> None:
-    """What a checkpoint does: a partition's views into the tables, with an event of the
-    partition current (its changelog partition)."""
-    from agents.batching import current_event
-
-    tp = TP("any", partition)
-    event = _Event(message=Message(tp.topic, partition, 0, 0.0, 0, None, b"k", b"v", None,
-                                   tp=tp))
-
-    async def write() -> None:  # Faust queues the changelog records on the running loop
-        with current_event(event):  # type: ignore[arg-type]
-            flush(partition)
-    asyncio.run(write())
-
-
 def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
     """The gauge counts the engines' mirrors, not the table: they must agree."""
     from agents.batching import Outbox
@@ -244,7 +224,7 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
                                         point=f.moved(f.HERE, north_m=5_000)), out)
     asyncio.run(measure())
     assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
-    _checkpoint_flush(correlate._flush_partition, partition)
+    checkpoint_flush(correlate._flush_partition, partition)
     asyncio.run(measure())
     stored = {t.name: sum(1 for _ in PartitionView(t, partition)) for t in correlate.TABLES}
     assert stored["correlate-pending"] == 2
@@ -256,7 +236,7 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
         correlate.handle(partition, {"mark": True, "origin": origin, "max_ts": later,
                                      "last_event_wall": now, "wall": now,
                                      "caught_up": True}, out)
-    _checkpoint_flush(correlate._flush_partition, partition)
+    checkpoint_flush(correlate._flush_partition, partition)
     asyncio.run(measure())
     assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
     incidents = sum(1 for _ in PartitionView(correlate.incidents_table, partition))
@@ -325,7 +305,7 @@ def test_kpi_counts_incidents_and_records():
     assert REGISTRY.get_sample_value("rtcc_response_seconds_count", {
         "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"}) == count
     # the table's size, as the checkpoint wrote it
-    _checkpoint_flush(kpi_agent._flush_partition, 0)
+    checkpoint_flush(kpi_agent._flush_partition, 0)
     asyncio.run(inspect.unwrap(kpi_agent.measure_table)())
     stored = sum(1 for p in kpi_agent.views for _ in PartitionView(kpi_agent.kpi_table, p))
     assert stored >= 1

@@ -1,0 +1,70 @@
+"""A correlation partition moving between workers decides as if it had stayed put.
+
+Driven through the agent's own functions (`handle`, the checkpoint's flush, the
+revocation handler) on Faust's in-memory tables. The case is the one the chaos scenario
+scale 1 -> 2 -> 1 caught: two calls about one event, from two source partitions, with
+the rebalance between them and the earlier call's source partition moving to the new
+worker, whose ingest takes a while to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from faust.types import TP
+
+from tests.unit.agent_state import checkpoint_flush  # first: the agents' tables in memory
+
+from tests.unit.correlate import factories as f  # noqa: E402
+
+PARTITION = 7  # of the normalised topic; no other test in this process uses it
+
+
+def _mark(origin: str, max_ts: float | None, wall: float, caught_up: bool,
+          last_event_wall: float | None) -> dict[str, Any]:
+    return {"mark": True, "origin": origin, "max_ts": max_ts, "wall": wall,
+            "last_event_wall": last_event_wall, "caught_up": caught_up,
+            "caught_up_wall": wall if caught_up else None}
+
+
+def test_a_duplicate_call_stays_merged_into_the_earlier_one_across_a_rebalance():
+    from agents.batching import Outbox
+    from agents.correlate import agents as correlate
+    from streams import channels
+    from streams.app import app
+
+    out = Outbox(app)
+    moving, staying = correlate.EXPECTED_ORIGINS[:2]  # two CAD source partitions
+    quiet = correlate.EXPECTED_ORIGINS[2:]
+    t0, wall = f.BASE.timestamp(), time.time()
+
+    def tick(wall: float, marks: list[dict[str, Any]]) -> None:
+        for origin in quiet:  # no feed on the other topics: caught up and silent
+            marks.append(_mark(origin, None, wall, True, None))
+        for mark in marks:
+            correlate.handle(PARTITION, mark, out)
+
+    # Both CAD partitions busy, up to the minute before the event.
+    for w in (wall - 20, wall - 10):
+        tick(w, [_mark(moving, t0 - 60, w, False, w), _mark(staying, t0 - 60, w, False, w)])
+    checkpoint_flush(correlate._flush_partition, PARTITION)
+    revoked = {TP(channels.normalised.get_topic_name(), PARTITION)}
+    asyncio.run(correlate.forget_revoked(app, revoked))
+
+    # This worker keeps `staying`: the second call about the event, and time goes on.
+    second = f.event(subject="2", minutes=1, source_partition=int(staying.rsplit(":", 1)[1]))
+    correlate.handle(PARTITION, second, out)
+    for w in (wall, wall + 3, wall + 6, wall + 9):  # longer than RTCC_IDLE_S
+        tick(w, [_mark(staying, t0 + 3600, w, False, w)])
+    # `moving` speaks again from its new owner: the first call, then how far it has got.
+    first = f.event(subject="1", minutes=0, source_partition=int(moving.rsplit(":", 1)[1]))
+    correlate.handle(PARTITION, first, out)
+    tick(wall + 10, [_mark(moving, t0 + 3600, wall + 10, True, wall + 10),
+                     _mark(staying, t0 + 3600, wall + 10, True, wall + 10)])
+
+    incidents = correlate.state_of(PARTITION).engine.incidents
+    assert incidents["cad:MPD:2"]["merged_into"] == "cad:MPD:1"  # the earlier call: primary
+    assert incidents["cad:MPD:1"]["merged_into"] is None
+    assert incidents["cad:MPD:1"]["calls"] == ["cad:MPD:2"]
