@@ -10,6 +10,7 @@ import faust
 
 import schemas  # noqa: F401  (registers the orjson codec before any topic is built)
 from streams.config import Settings, load
+from streams.rebalance import SeekFirstTableManager
 from streams.security import faust_credentials
 from streams.topics import TopicSpec, partitions_of
 
@@ -73,6 +74,8 @@ def create_app(settings: Settings) -> App:
         key_serializer="raw",
         value_serializer="orjson",
         autodiscover=False,
+        # Streams resume from the committed offsets only (streams/rebalance.py).
+        TableManager=SeekFirstTableManager,
     )
 
 
