@@ -29,15 +29,23 @@ def _mark(origin: str, max_ts: float | None, wall: float, caught_up: bool,
             "caught_up_wall": wall if caught_up else None}
 
 
+def _from(origin: str) -> dict[str, Any]:
+    topic, partition = origin.rsplit(":", 1)
+    return {"source_topic": topic, "source_partition": int(partition)}
+
+
 def test_a_duplicate_call_stays_merged_into_the_earlier_one_across_a_rebalance():
     from agents.batching import Outbox
     from agents.correlate import agents as correlate
     from streams import channels
-    from streams.app import app
+    from streams.app import app, settings
+    from streams.topics import SOURCE_TOPICS
 
     out = Outbox(app)
-    moving, staying = correlate.EXPECTED_ORIGINS[:2]  # two CAD source partitions
-    quiet = correlate.EXPECTED_ORIGINS[2:]
+    cad_topic = settings.topic(SOURCE_TOPICS["cad"].name)
+    cad = [o for o in correlate.EXPECTED_ORIGINS if o.startswith(f"{cad_topic}:")]
+    moving, staying = cad[:2]  # two CAD source partitions
+    quiet = [o for o in correlate.EXPECTED_ORIGINS if o not in (moving, staying)]
     t0, wall = f.BASE.timestamp(), time.time()
 
     def tick(wall: float, marks: list[dict[str, Any]]) -> None:
@@ -54,12 +62,12 @@ def test_a_duplicate_call_stays_merged_into_the_earlier_one_across_a_rebalance()
     asyncio.run(correlate.forget_revoked(app, revoked))
 
     # This worker keeps `staying`: the second call about the event, and time goes on.
-    second = f.event(subject="2", minutes=1, source_partition=int(staying.rsplit(":", 1)[1]))
+    second = f.event(subject="2", minutes=1, **_from(staying))
     correlate.handle(PARTITION, second, out)
     for w in (wall, wall + 3, wall + 6, wall + 9):  # longer than RTCC_IDLE_S
         tick(w, [_mark(staying, t0 + 3600, w, False, w)])
     # `moving` speaks again from its new owner: the first call, then how far it has got.
-    first = f.event(subject="1", minutes=0, source_partition=int(moving.rsplit(":", 1)[1]))
+    first = f.event(subject="1", minutes=0, **_from(moving))
     correlate.handle(PARTITION, first, out)
     tick(wall + 10, [_mark(moving, t0 + 3600, wall + 10, True, wall + 10),
                      _mark(staying, t0 + 3600, wall + 10, True, wall + 10)])

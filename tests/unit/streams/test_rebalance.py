@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from faust.tables.recovery import Recovery
 
-from tests.unit.agent_state import checkpoint_flush  # noqa: F401 (first: tables in memory)
+import tests.unit.agent_state  # noqa: F401  (first: the agents' tables in memory)
 
 from streams import rebalance  # noqa: E402
 
