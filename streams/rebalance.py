@@ -29,6 +29,8 @@ FETCH_TIMEOUT_S = 1.0  # faust.transport.consumer.Consumer._drain_messages: getm
 
 
 class SeekFirstRecovery(Recovery):
+    """Faust's recovery, with the consumer's flow stopped before its resume-and-seek."""
+
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         self.app.consumer.stop_flow()
         await asyncio.sleep(FETCH_TIMEOUT_S + 0.2)

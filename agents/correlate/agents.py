@@ -49,7 +49,7 @@ hotspots_table = state_table("correlate-hotspots", _table_partitions)
 # How far the partition's ordering has got (agents/correlate/ordering.py, `progress`).
 progress_table = state_table("correlate-progress", _table_partitions)
 PROGRESS_KEY = "ordering"
-# PartitionState.views, in this order.
+# PartitionState.views, in this order (the progress last: PartitionState.flush).
 TABLES = (pending_table, incidents_table, groups_table, hotspots_table, progress_table)
 
 CONFIG = CorrelationConfig(
@@ -79,7 +79,8 @@ class PartitionState:
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
 
     def flush(self) -> None:
-        self.views[-1][PROGRESS_KEY] = ordering.progress(self.watermarks, self.buffer)
+        progress = self.views[-1]  # of progress_table
+        progress[PROGRESS_KEY] = ordering.progress(self.watermarks, self.buffer)
         for view in self.views:
             view.flush()
 
