@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -149,9 +149,9 @@ def progress(watermarks: Watermarks, buffer: "ReorderBuffer") -> dict[str, Any]:
     watermark knows it, and the event time released so far (what makes an event late)."""
     origins = {}
     for name, entry in watermarks.origins.items():
-        fields = asdict(entry)
-        fields["max_ts"] = _finite(entry.max_ts)
-        origins[name] = fields
+        saved = asdict(entry)
+        saved["max_ts"] = _finite(entry.max_ts)
+        origins[name] = saved
     return {"origins": origins, "stream_wall": watermarks.stream_wall,
             "started_wall": watermarks.started_wall,
             "released_ts": _finite(buffer.released_ts)}
@@ -160,15 +160,20 @@ def progress(watermarks: Watermarks, buffer: "ReorderBuffer") -> dict[str, Any]:
 def resume(record: Mapping[str, Any], watermarks: Watermarks,
            buffer: "ReorderBuffer") -> None:
     """Carry on from a `progress` record: the watermark and the buffer are where they were
-    when it was written (the events since are read again and observed again)."""
-    for name, fields in record["origins"].items():
-        entry = _Origin(**fields)
+    when it was written (the events since are read again and observed again).
+
+    Tolerant of the version that wrote it: during a rolling upgrade a partition can move
+    between workers whose `_Origin` differs. A field this version does not know is
+    ignored; one it expects and the record lacks keeps its default."""
+    known = {f.name for f in fields(_Origin)}
+    for name, saved in record.get("origins", {}).items():
+        entry = _Origin(**{k: v for k, v in saved.items() if k in known})
         if entry.max_ts is None:
             entry.max_ts = NEG_INF
         watermarks.origins[name] = entry
-    watermarks.stream_wall = record["stream_wall"]
-    watermarks.started_wall = record["started_wall"]
-    released = record["released_ts"]
+    watermarks.stream_wall = record.get("stream_wall")
+    watermarks.started_wall = record.get("started_wall")
+    released = record.get("released_ts")
     buffer.released_ts = NEG_INF if released is None else released
 
 

@@ -120,6 +120,23 @@ def test_a_partitions_next_owner_carries_on_from_its_progress():
     assert resumed[0].current() == 1200
 
 
+def test_progress_written_by_another_version_still_resumes():
+    """A rolling upgrade moves partitions between versions whose origin fields differ: a
+    field this version does not know is ignored, one the record lacks keeps its default."""
+    wm, buf = Watermarks(lateness_s=0, idle_s=5, expected=["cad:0"]), ReorderBuffer()
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0, caught_up=False)
+    record = orjson.loads(orjson.dumps(progress(wm, buf)))
+    record["origins"]["cad:0"]["from_a_later_version"] = 7
+    del record["origins"]["cad:0"]["caught_up_wall"]
+    del record["started_wall"]
+
+    resumed = Watermarks(lateness_s=0, idle_s=5, expected=["cad:0"])
+    resume(record, resumed, ReorderBuffer())
+    assert resumed.origins["cad:0"].max_ts == 1000
+    assert resumed.origins["cad:0"].caught_up_wall is None
+    assert resumed.current() == 1000
+
+
 # ---------------------------------------------------------------- the property
 
 LATENESS_S = 300.0
