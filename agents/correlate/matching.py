@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 
 import h3
@@ -52,6 +53,15 @@ def rings_for(radius_m: float, resolution: int) -> int:
     return max(1, math.ceil(radius_m / (edge * math.sqrt(3) / 2)))
 
 
+@lru_cache(maxsize=8192)
+def disk(cell: str, rings: int) -> tuple[str, ...]:
+    """`h3.grid_disk`, remembered: calls come again and again from the same few thousand
+    cells of a city (one per block at resolution 9), and building the disk's list of
+    strings was 5 % of a worker's CPU (bench/NOTES.md, section 14). 8,192 disks of up to
+    19 cells are a few MiB."""
+    return tuple(h3.grid_disk(cell, rings))
+
+
 class CellIndex:
     """Active subjects by H3 cell, for "what is near here" without scanning everything."""
 
@@ -78,8 +88,11 @@ class CellIndex:
     def near(self, cell: str, rings: int) -> list[str]:
         """Subjects in the cells within `rings` of `cell`, in a deterministic order."""
         found: set[str] = set()
-        for neighbour in h3.grid_disk(cell, rings):
-            found |= self.by_cell.get(neighbour, set())
+        by_cell = self.by_cell
+        for neighbour in disk(cell, rings):
+            members = by_cell.get(neighbour)
+            if members:
+                found |= members
         return sorted(found)
 
     def __len__(self) -> int:
