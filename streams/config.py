@@ -166,6 +166,12 @@ class Settings:
         "RTCC_EVENT_LOOP", "uvloop", _one_of("uvloop", "aio", case=str.lower),
         "Event loop of the worker: uvloop (libuv, in C) or aio (the standard library's). "
         "Faust's cost per message is mostly event-loop work (bench/NOTES.md).")
+    gc_young_threshold: int = _setting(
+        "RTCC_GC_YOUNG_THRESHOLD", 20_000, int,
+        "Allocations between two collections of Python's youngest generation (Python's "
+        "default: 700). Each collection of an older generation walks the worker's large "
+        "heap of live state; at 700 the cyclic collector took 40 % of the correlation "
+        "engine's time (bench/NOTES.md, section 14). 0: leave Python's settings.")
     log_level: str = _setting("RTCC_LOG_LEVEL", "info", str, "Worker log level.")
     log_format: str = _setting(
         "RTCC_LOG_FORMAT", "json", str,
