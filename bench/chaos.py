@@ -5,6 +5,12 @@ against a clean run of the same input by the output checker (`bench/checker.py`)
     python -m bench.chaos --full       # full form: longer replays, 30 s broker / 60 s Redis
                                        # outages, recovery of the whole Milwaukee replay's state
     python -m bench.chaos --only kill9,scale
+    python -m bench.chaos --only scale --repeat 20   # hunt a flake: one reference, 20 runs
+
+A rare failure shows only in a loop: `--repeat N` runs the chosen scenarios N times against
+one reference run (each repetition in its own work directory, with the next draws of the
+seeded timings) and ends with how many runs of each scenario were clean. The work directory
+(the workers' logs) is kept whenever a run fails.
 
 Every scenario runs its own deployment (topic prefix, app id, data dirs) on the shared broker
 and Redis, except the outage scenarios: the broker outage runs on a private broker
@@ -884,9 +890,22 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def tally(results: list[Result]) -> str:
+    """Clean runs per scenario, for `--repeat`: a flake shows as k of N."""
+    runs: dict[str, list[bool]] = {}
+    for r in results:
+        runs.setdefault(r.scenario.rsplit(" #", 1)[0], []).append(r.ok)
+    lines = []
+    for name, oks in runs.items():
+        failed = [f"#{i}" for i, ok in enumerate(oks, 1) if not ok]
+        lines.append(f"{name}: {sum(oks)} of {len(oks)} runs clean"
+                     + (f" (failed: {', '.join(failed)})" if failed else ""))
+    return "\n".join(lines)
+
+
 def run(names: list[str], size: Size, tmp: Path, seed: int,
         report: Callable[[Result], None] = lambda r: None,
-        guarantee: str | None = None) -> list[Result]:
+        guarantee: str | None = None, repeat: int = 1) -> list[Result]:
     base = dataclasses.replace(load(), log_format="text")
     if guarantee:
         base = dataclasses.replace(base, processing_guarantee=guarantee)
@@ -899,19 +918,24 @@ def run(names: list[str], size: Size, tmp: Path, seed: int,
     full_ref = None
     results = []
     try:
-        for name in names:
+        for name, rep in ((n, i) for i in range(1, repeat + 1) for n in names):
+            work = tmp / f"run{rep}" if repeat > 1 else tmp
             t = time.monotonic()
             try:
                 if name == "state" and size.recovery_rows != size.rows:
-                    full_ref = clean_run(base, tmp, size, size.recovery_rows or 10**9,
-                                         tag="fullstate", rate=None)
-                    result = state_recovery(base, tmp, size, ref, rng, full_ref=full_ref)
+                    if full_ref is None:
+                        full_ref = clean_run(base, tmp, size, size.recovery_rows or 10**9,
+                                             tag="fullstate", rate=None)
+                    result = state_recovery(base, work, size, ref, rng, full_ref=full_ref)
                 else:
-                    result = SCENARIOS[name](base, tmp, size, ref, rng)
+                    result = SCENARIOS[name](base, work, size, ref, rng)
             except Exception as exc:  # noqa: BLE001 (one scenario's failure is a row)
                 result = Result(name, 0, notes=[f"{type(exc).__name__}: {exc}"])
+            if repeat > 1:
+                result.scenario = f"{result.scenario} #{rep}"
             result.notes.append(f"{time.monotonic() - t:.0f} s")
-            print(f"chaos: {name}: {'ok' if result.ok else 'FAIL'} "
+            label = f"{name} #{rep}" if repeat > 1 else name
+            print(f"chaos: {label}: {'ok' if result.ok else 'FAIL'} "
                   f"({result.verdict.line() if result.verdict else result.notes})",
                   file=sys.stderr)
             report(result)
@@ -935,6 +959,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, help="kill -9 count (default 5)")
     parser.add_argument("--guarantee", choices=("at_least_once", "exactly_once"),
                         help="RTCC_PROCESSING_GUARANTEE of every worker (default: the setting)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the scenarios this many times against one reference")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (worker logs), topics and Redis keys")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -950,12 +976,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
     tmp = Path(tempfile.mkdtemp(prefix="rtcc-chaos-"))
     Deployment.keep = args.keep
+    results: list[Result] = []
     try:
-        results = run(names, size, tmp, args.seed, guarantee=args.guarantee)
+        results = run(names, size, tmp, args.seed, guarantee=args.guarantee,
+                      repeat=args.repeat)
     finally:
-        if not args.keep:
+        if args.keep or not all(r.ok for r in results):
+            print(f"chaos: work directory (workers' logs) kept in {tmp}", file=sys.stderr)
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(table(results))
+    if args.repeat > 1:
+        print()
+        print(tally(results))
     if args.json:
         args.json.write_text(orjson.dumps([{
             "scenario": r.scenario, "events": r.events, "ok": r.ok, "notes": r.notes,
