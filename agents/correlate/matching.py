@@ -57,8 +57,8 @@ def rings_for(radius_m: float, resolution: int) -> int:
 def disk(cell: str, rings: int) -> tuple[str, ...]:
     """`h3.grid_disk`, remembered: calls come again and again from the same few thousand
     cells of a city (one per block at resolution 9), and building the disk's list of
-    strings was 5 % of a worker's CPU (bench/NOTES.md, section 14). 8,192 disks of up to
-    19 cells are a few MiB."""
+    strings was 5 % of a worker's samples (bench/NOTES.md, section 14). At most ~11 MiB
+    (8,192 disks of up to 19 cells); the Milwaukee replay fills 2,096."""
     return tuple(h3.grid_disk(cell, rings))
 
 
