@@ -970,18 +970,20 @@ def main(argv: list[str] | None = None) -> int:
         size = dataclasses.replace(size, rows=args.rows)
     if args.kills is not None:
         size = dataclasses.replace(size, kills=args.kills)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     names = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
     tmp = Path(tempfile.mkdtemp(prefix="rtcc-chaos-"))
     Deployment.keep = args.keep
-    results: list[Result] = []
+    results: list[Result] | None = None  # None: the run itself failed
     try:
         results = run(names, size, tmp, args.seed, guarantee=args.guarantee,
                       repeat=args.repeat)
     finally:
-        if args.keep or not all(r.ok for r in results):
+        if args.keep or results is None or not all(r.ok for r in results):
             print(f"chaos: work directory (workers' logs) kept in {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
