@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 import schemas  # noqa: F401  (registers the orjson codec before any topic is built)
+from streams import fetching
 from streams.config import Settings, load
 from streams.rebalance import SeekFirstTableManager
 from streams.security import faust_credentials
@@ -28,9 +29,15 @@ class App(faust.App):
 
     checkpoint_every_s = 0.2  # while waiting for acks
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_s: float = 1.5, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_wait_empty: list[Callable[[], Awaitable[object]]] = []
+        self.fetch_max_wait_s = fetch_max_wait_s  # streams/fetching.py
+
+    def _new_transport(self) -> fetching.Transport:
+        """The Kafka transport whose fetches wait at most `fetch_max_wait_s` (every broker
+        URL here is kafka://)."""
+        return fetching.Transport(self.conf.broker_consumer, self)
 
     async def _write_checkpoints(self) -> None:
         for write_checkpoint in self.before_wait_empty:
@@ -76,6 +83,7 @@ def create_app(settings: Settings) -> App:
         autodiscover=False,
         # Streams resume from the committed offsets only (streams/rebalance.py).
         TableManager=SeekFirstTableManager,
+        fetch_max_wait_s=settings.fetch_max_wait_s,
     )
 
 

@@ -1,0 +1,47 @@
+"""How long a worker's fetch may wait at the broker: the bound of a busy partition's delay.
+
+aiokafka sends one fetch at a time per broker, for the assigned partitions that have no
+records buffered, and leaves out of it those that still have (`Fetcher._get_actions_per_node`).
+A busy partition whose buffer drains while that fetch is in flight waits for it to return;
+when the fetch holds only quiet partitions (the KPI stage's input, the other sources' empty
+partitions), the broker keeps it for the whole `fetch_max_wait_ms`, and Faust fixes that at
+1,500 ms. A correlation worker split from ingest then applied events 1.2-1.5 s late in
+about half the runs, and 80-90 ms late in the others (bench/NOTES.md, section 16).
+
+`RTCC_FETCH_MAX_WAIT_S` sets it instead. Records that are there are returned at once
+whatever the wait (fetch_min_bytes is 1); the only cost of a short wait is an idle
+worker's fetch every so often, a request the broker answers empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiokafka
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, whose aiokafka consumer waits at most `app.fetch_max_wait_s`."""
+
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Read when the consumer starts and builds its Fetcher; there is no setting for it.
+        consumer._fetch_max_wait_ms = fetch_max_wait_ms(self.app)
+        return consumer
+
+
+class Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's Kafka transport (`kafka://`), with the consumer above."""
+
+    Consumer = Consumer
+
+
+def fetch_max_wait_ms(app: Any) -> int:
+    """The app's wait in whole milliseconds (at least 1: 0 would make an idle worker spin)."""
+    return max(1, round(float(getattr(app, "fetch_max_wait_s", 1.5)) * 1000))
