@@ -89,8 +89,7 @@ def add(event: faust.types.EventT, out: Outbox) -> None:
     if outcome == "added":  # once per incident: a redelivered or revised one is not re-counted
         observe_response_times(incident)
     # Event time of this stage: the latest close seen in the partition. Windows are an
-    # hour long, so looking for complete ones once per minute of it is enough (advance
-    # reads every open window).
+    # hour long, so looking for complete ones once per minute of it is enough.
     closed = datetime.fromisoformat(incident["closed_time"]).replace(second=0)
     if partition in watermarks and closed <= watermarks[partition]:
         return

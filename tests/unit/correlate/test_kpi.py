@@ -519,3 +519,69 @@ def test_order_of_add_within_a_window_does_not_change_the_records(data):
     calls = data.draw(incident_lists())
     shuffled = data.draw(st.permutations(calls))
     assert [r.as_dict() for r in emit(shuffled)] == [r.as_dict() for r in emit(calls)]
+
+
+class EveryWindowScanned(KpiAggregator):
+    """The aggregator before its due-time index: `advance` reads every open window. The
+    reference the indexed one must match, record for record and state for state."""
+
+    def advance(self, watermark: datetime) -> list[KpiRecord]:
+        cfg, meta = self.config, self._meta()
+        given_ms = int((watermark - datetime(1970, 1, 1, tzinfo=timezone.utc))
+                       / timedelta(milliseconds=1))
+        wm = given_ms if meta["watermark"] is None else max(meta["watermark"], given_ms)
+        if wm != meta["watermark"]:
+            self.store[META_KEY] = {**meta, "watermark": wm}
+        lateness, keep = cfg.allowed_lateness_s * 1000, cfg.revise_for_s * 1000
+        records = []
+        for key in [k for k in list(self.store) if k.startswith("kpi:")]:
+            state = self.store[key]
+            due = state["end"] + lateness
+            if wm < due:
+                continue
+            expired = wm >= due + keep
+            if state["dirty"]:
+                records.append(self._record(key, state, state["revision"] + 1))
+                if not expired:
+                    self.store[key] = {**state, "revision": state["revision"] + 1,
+                                       "dirty": False}
+            if expired:
+                del self.store[key]
+        records.sort(key=lambda r: (r.window_start, r.kpi_id))
+        return records
+
+
+@st.composite
+def kpi_timelines(draw) -> list[tuple[str, Any]]:
+    """Incidents over six hours, late ones included, with watermarks moving among them and
+    restarts (a new aggregator on the same store, as after a rebalance)."""
+    steps: list[tuple[str, Any]] = []
+    for i in range(draw(st.integers(min_value=1, max_value=40))):
+        kind = draw(st.sampled_from(["add", "add", "add", "advance", "restart"]))
+        at = WINDOW + timedelta(seconds=draw(st.integers(0, 6 * 3_600)))
+        if kind == "add":
+            steps.append(("add", incident(
+                f"t{draw(st.integers(0, 12))}", draw(st.sampled_from(["B02", "B04"])), 1,
+                at.isoformat(), (at + timedelta(seconds=draw(st.integers(0, 900)))).isoformat(),
+                None)))
+        else:
+            steps.append((kind, at))
+    return steps
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=kpi_timelines(), revise=st.sampled_from([0, 1_800, 7_200]))
+def test_the_due_index_emits_what_scanning_every_window_emits(steps, revise):
+    config = KpiConfig(revise_for_s=revise, allowed_lateness_s=600)
+    indexed_store, scanned_store = JsonStore(), JsonStore()
+    indexed = KpiAggregator(indexed_store, config)
+    scanned = EveryWindowScanned(scanned_store, config)
+    for kind, arg in steps + [("advance", WINDOW + timedelta(days=2))]:
+        if kind == "add":
+            assert indexed.add(dict(arg)) == scanned.add(dict(arg))
+        elif kind == "advance":
+            assert [r.as_dict() for r in indexed.advance(arg)] == \
+                [r.as_dict() for r in scanned.advance(arg)]
+        else:
+            indexed = KpiAggregator(indexed_store, config)
+        assert dict(indexed_store.items()) == dict(scanned_store.items())
