@@ -263,8 +263,11 @@ class Settings:
         "RTCC_IDLE_S", 5.0, float,
         "A source partition silent this long (ingest wall clock) no longer holds event time back.")
     mark_interval_s: float = _setting(
-        "RTCC_MARK_INTERVAL_S", 0.5, float,
-        "How often ingest writes progress marks into the normalised topic.")
+        "RTCC_MARK_INTERVAL_S", 0.1, float,
+        "How often ingest writes progress marks into the normalised topic: the longest a "
+        "correlation partition waits to hear of a source whose events go to other "
+        "partitions (one message per partition carries every source: bench/NOTES.md, "
+        "section 19).")
     duplicate_radius_m: float = _setting(
         "RTCC_DUPLICATE_RADIUS_M", 80.0, float, "Calls this close (and in time) are one event.")
     duplicate_window_s: float = _setting(

@@ -32,7 +32,7 @@ from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
 from agents.correlate.write_behind import WriteBehind
 from agents.failures import dead_letter_failure
-from agents.ingest.progress import is_mark
+from agents.ingest.progress import is_mark, origin_marks
 from streams import channels, lag, metrics
 from streams.app import app, settings, state_table
 from streams.tables import PartitionView
@@ -162,9 +162,10 @@ def handle(partition: int, doc: dict[str, Any], out: Outbox) -> None:
     state = state_of(partition)
     started = time.perf_counter()
     if is_mark(doc):
-        state.watermarks.observe_mark(doc["origin"], doc.get("max_ts"),
-                                      doc.get("last_event_wall"), doc["wall"],
-                                      doc.get("caught_up", True), doc.get("caught_up_wall"))
+        for mark in origin_marks(doc):
+            state.watermarks.observe_mark(mark["origin"], mark.get("max_ts"),
+                                          mark.get("last_event_wall"), mark["wall"],
+                                          mark.get("caught_up", True), mark.get("caught_up_wall"))
     else:
         ts = event_ts(doc)
         state.watermarks.observe_event(origin_of(doc), ts)

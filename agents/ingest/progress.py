@@ -1,9 +1,13 @@
 """How far ingest has got in each source partition, for the correlation stage's watermark.
 
-Ingest writes a progress mark per source partition into every partition of the normalised
-topic, in line with the events, so that correlation knows when every source has passed a
-moment of event time (see agents/correlate/ordering.py). A mark is tiny and a few go out
-per second; the normalised topic's consumers skip them (`is_mark`).
+Ingest writes a progress mark into every partition of the normalised topic, in line with
+the events, so that correlation knows when every source has passed a moment of event time
+(see agents/correlate/ordering.py). One mark message carries every source partition the
+worker reads (`combined`): a correlation partition learns of an origin whose events go
+elsewhere only from marks, so they go out often (RTCC_MARK_INTERVAL_S), and one message per
+partition instead of one per origin keeps that cheap. The normalised topic's consumers
+skip them (`is_mark`); `origin_marks` reads both forms (a mark per origin was the form
+before 2026-11-30, which a worker of the previous version may still write).
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ MARK_KEY = "~progress"
 
 def is_mark(doc: Any) -> bool:
     return isinstance(doc, Mapping) and "mark" in doc
+
+
+def combined(marks: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    """One message with the marks of every origin a worker reads, all written at `wall`."""
+    return {"mark": "progress", "wall": wall,
+            "origins": [{k: v for k, v in mark.items() if k not in ("mark", "wall")}
+                        for mark in marks]}
+
+
+def origin_marks(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The per-origin marks in a mark message, each with its `wall`: of a combined one, or
+    the message itself when it is a single origin's."""
+    if "origins" not in doc:
+        return [doc]
+    return [{**mark, "wall": doc["wall"]} for mark in doc["origins"]]
 
 
 @dataclass
