@@ -12,13 +12,16 @@ import dataclasses
 
 from aiokafka import TopicPartition
 
-from streams.app import create_app
 from streams.config import Settings
 from streams.topics import NORMALISED
 
 
 async def fetch_responses(settings: Settings, seconds: float = 2.0) -> int:
     """Responses to the fetches of an idle partition, by the consumer a worker builds."""
+    # Imported here: importing streams.app at collection would give the unit tests that
+    # collect after this module RocksDB tables instead of tests/unit/agent_state's memory.
+    from streams.app import create_app
+
     app = create_app(settings)
     consumer = app.consumer._thread._create_worker_consumer(app.transport)
     tp = TopicPartition(settings.topic(NORMALISED.name), 0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from streams.app import create_app
-from streams.config import load
-from streams.fetching import fetch_max_wait_ms
+from tests.unit.agent_state import checkpoint_flush  # noqa: F401  (first: tables in memory)
+
+from streams.app import create_app  # noqa: E402
+from streams.config import load  # noqa: E402
+from streams.fetching import fetch_max_wait_ms  # noqa: E402
 
 
 def worker_consumer_wait_ms(fetch_max_wait_s: float) -> int:
