@@ -530,13 +530,13 @@ def source_arrivals(normalised: list[Any]) -> dict[str, int]:
     return arrived
 
 
-def update_latencies(normalised: list[Any], updates: list[Any],
+def update_latencies(arrived: dict[str, int], updates: list[Any],
                      visible_at: dict[tuple[int, int], float] | None = None,
                      until_ms: float | None = None) -> list[float]:
-    """Seconds from the latest source message behind each event-caused SA update to it:
-    to its CreateTime, or with `visible_at` to when a read_committed consumer got it.
-    `until_ms`: only updates whose source messages arrived by then."""
-    arrived = source_arrivals(normalised)
+    """Seconds from the latest source message behind each event-caused SA update to it
+    (`arrived`: `source_arrivals`): to its CreateTime, or with `visible_at` to when a
+    read_committed consumer got it. `until_ms`: only updates whose source messages arrived
+    by then."""
     out = []
     for r in updates:
         doc = orjson.loads(r.value)
@@ -637,11 +637,11 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
                                                  layout[settings.topic(NORMALISED.name)]})
     updates = read_all(settings.kafka_bootstrap, {settings.topic(SA_UPDATES.name):
                                               layout[settings.topic(SA_UPDATES.name)]})
-    arrivals = source_arrivals(normalised).values()
-    until_ms = min(arrivals, default=0) + 1000 * seconds
-    lat = update_latencies(normalised, updates, until_ms=until_ms)
-    everything = update_latencies(normalised, updates)
-    visible = update_latencies(normalised, updates, visible_at, until_ms=until_ms)
+    arrived = source_arrivals(normalised)
+    until_ms = min(arrived.values(), default=0) + 1000 * seconds
+    lat = update_latencies(arrived, updates, until_ms=until_ms)
+    everything = update_latencies(arrived, updates)
+    visible = update_latencies(arrived, updates, visible_at, until_ms=until_ms)
     ingest = ingest_latencies(normalised)
     return records_written(settings, sent) | {"rate": rate, "events": sent, "send_s": sent_s,
             "achieved_rate": sent / sent_s if sent_s else float("nan"),

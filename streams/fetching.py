@@ -45,4 +45,4 @@ class Transport(faust_aiokafka.Transport):
 
 def fetch_max_wait_ms(app: Any) -> int:
     """The app's wait in whole milliseconds (at least 1: 0 would make an idle worker spin)."""
-    return max(1, round(float(getattr(app, "fetch_max_wait_s", 1.5)) * 1000))
+    return max(1, round(app.fetch_max_wait_s * 1000))

@@ -263,10 +263,7 @@ class KpiAggregator:
             state = self.store.get(key)
             if state is None:  # deleted since the check was planned
                 continue
-            due = state["end"] + lateness
-            if wm < due:
-                heapq.heappush(checks, (due, key))
-                continue
+            due = state["end"] + lateness  # <= wm: a check is planned at due or later
             expired = wm >= due + keep
             if state["dirty"]:
                 revision = state["revision"] + 1

@@ -17,7 +17,7 @@ import faust
 from agents.batching import Outbox, batches
 from agents.ingest.dead_letters import dead_letter, dead_letter_key, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
-from agents.ingest.progress import MARK_KEY, SourceProgress, combined
+from agents.ingest.progress import MARK_KEY, SourceProgress
 from agents.ingest.rejection import Rejected
 from streams import channels, lag, metrics
 from streams.app import app, settings, topic
@@ -137,10 +137,9 @@ async def send_progress_marks() -> None:
     # assignment, and at each commit); there is no public accessor for it.
     committed = getattr(app.consumer, "_committed_offset", {})
     origin = lambda tp: f"{tp.topic}:{tp.partition}"  # noqa: E731
-    wall = time.time()
-    mark = combined(progress.marks({origin(tp): app.consumer.highwater(tp) for tp in assigned},
-                                   wall, {origin(tp): committed.get(tp) for tp in assigned},
-                                   {origin(tp): _polled_at(tp) for tp in assigned}), wall)
+    mark = progress.marks({origin(tp): app.consumer.highwater(tp) for tp in assigned},
+                          time.time(), {origin(tp): committed.get(tp) for tp in assigned},
+                          {origin(tp): _polled_at(tp) for tp in assigned})
     out = Outbox(app)  # the events' path to the producer: a mark stays behind them
     for partition in range(partitions_of(NORMALISED, settings)):
         out.add(channels.normalised, MARK_KEY, mark, partition)

@@ -22,11 +22,9 @@ def is_mark(doc: Any) -> bool:
     return isinstance(doc, Mapping) and "mark" in doc
 
 
-def combined(marks: list[dict[str, Any]], wall: float) -> dict[str, Any]:
-    """One message with the marks of every origin a worker reads, all written at `wall`."""
-    return {"mark": "progress", "wall": wall,
-            "origins": [{k: v for k, v in mark.items() if k not in ("mark", "wall")}
-                        for mark in marks]}
+def combined(origins: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    """One mark message: every origin's progress, all as of `wall`."""
+    return {"mark": "progress", "wall": wall, "origins": origins}
 
 
 def origin_marks(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -69,18 +67,19 @@ class SourceProgress:
 
     def marks(self, highwaters: Mapping[str, int | None], wall: float,
               committed: Mapping[str, int | None] | None = None,
-              polled: Mapping[str, float | None] | None = None) -> list[dict[str, Any]]:
-        """One mark per origin this worker reads; one with no events yet says so.
+              polled: Mapping[str, float | None] | None = None) -> dict[str, Any]:
+        """The mark message: an entry per origin this worker reads (`origins`), one with no
+        events yet included.
 
         `committed`: the group's committed offset per origin (the next one to read);
         `polled`: the wall time of the fetch that gave each origin's highwater, so that a
         mark says as of when the partition was seen caught up (`caught_up_wall`).
         """
         committed, polled = committed or {}, polled or {}
-        return [
-            {"mark": "progress", "origin": origin, "max_ts": self.max_ts.get(origin),
+        return combined([
+            {"origin": origin, "max_ts": self.max_ts.get(origin),
              "last_event_wall": self.last_event_wall.get(origin, self.started_wall),
              "caught_up": self.caught_up(origin, highwaters[origin], committed.get(origin)),
-             "caught_up_wall": polled.get(origin), "wall": wall}
+             "caught_up_wall": polled.get(origin)}
             for origin in sorted(highwaters)
-        ]
+        ], wall)

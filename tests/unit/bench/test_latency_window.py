@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from bench.pipeline import update_latencies
+from bench.pipeline import source_arrivals, update_latencies
 
 
 def record(doc: dict, timestamp_ms: int, offset: int = 0) -> SimpleNamespace:
@@ -21,6 +21,7 @@ NORMALISED = [
     record({"event_id": "last", "source_timestamp_ms": 5_000}, 5_010),
     record({"mark": "progress", "origin": "cad:0"}, 5_020),
 ]
+ARRIVED = source_arrivals(NORMALISED)  # marks and ghosts are not arrivals
 UPDATES = [
     record({"subject_kind": "incident", "source_event_ids": ["early"]}, 1_080, 0),
     record({"subject_kind": "incident", "source_event_ids": ["last"]}, 6_500, 1),
@@ -29,10 +30,11 @@ UPDATES = [
 
 
 def test_updates_of_events_after_the_window_are_left_out():
-    assert update_latencies(NORMALISED, UPDATES) == [0.08, 1.5]
-    assert update_latencies(NORMALISED, UPDATES, until_ms=4_000) == [0.08]
+    assert update_latencies(ARRIVED, UPDATES) == [0.08, 1.5]
+    assert update_latencies(ARRIVED, UPDATES, until_ms=4_000) == [0.08]
 
 
 def test_the_window_applies_to_visibility_too():
     visible_at = {(0, 0): 1.2, (0, 1): 7.0}
-    assert update_latencies(NORMALISED, UPDATES, visible_at, until_ms=4_000) == pytest.approx([0.2])
+    assert update_latencies(ARRIVED, UPDATES, visible_at, until_ms=4_000) == \
+        pytest.approx([0.2])

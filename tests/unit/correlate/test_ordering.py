@@ -225,11 +225,12 @@ def test_progress_marks_say_whether_ingest_caught_up():
 
     progress = SourceProgress(started_wall=0.0)
     progress.observe("cad:0", 1000.0, 1.0, offset=41)
-    marks = {m["origin"]: m for m in progress.marks({"cad:0": 50, "cad:1": 0, "cad:2": None}, 2.0)}
+    message = progress.marks({"cad:0": 50, "cad:1": 0, "cad:2": None}, 2.0)
+    marks = {m["origin"]: m for m in message["origins"]}
     assert marks["cad:0"]["caught_up"] is False  # offsets 42..49 still to read
     assert marks["cad:1"]["caught_up"] is True  # an empty partition
     assert marks["cad:2"]["caught_up"] is True and marks["cad:2"]["max_ts"] is None
-    assert progress.marks({"cad:0": 42}, 3.0)[0]["caught_up"] is True
+    assert progress.marks({"cad:0": 42}, 3.0)["origins"][0]["caught_up"] is True
 
 
 def test_an_event_after_a_quiet_spell_waits_for_its_origins_next_mark():
@@ -269,4 +270,4 @@ def test_a_partition_read_to_its_end_before_a_restart_is_caught_up_after_it():
     assert returned.caught_up("cad:0", highwater=120, committed=120) is True
     assert returned.caught_up("cad:0", highwater=120, committed=None) is False
     marks = returned.marks({"cad:0": 120}, 5.0, committed={"cad:0": 120})
-    assert marks[0]["caught_up"] is True
+    assert marks["origins"][0]["caught_up"] is True

@@ -12,16 +12,18 @@ from prometheus_client import REGISTRY  # noqa: E402
 from tests.unit.correlate import factories as f  # noqa: E402
 
 
-def test_a_combined_mark_gives_back_each_origins_mark():
+def test_one_mark_message_gives_back_each_origins_mark():
     progress = SourceProgress(started_wall=0.0)
     progress.observe("cad:0", 1000.0, 1.0, offset=41)
-    marks = progress.marks({"cad:0": 42, "cad:1": 0}, 2.0)
-    message = combined(marks, 2.0)
+    message = progress.marks({"cad:0": 42, "cad:1": 0}, 2.0)
     assert is_mark(message)
-    # every field the correlation stage reads, as the origin's own mark had it
-    assert [dict(m) for m in origin_marks(message)] == \
-        [{k: v for k, v in m.items() if k != "mark"} for m in marks]
-    assert len(message["origins"]) == 2 and "wall" not in message["origins"][0]
+    # every field the correlation stage reads, each origin's as of the message's wall
+    assert [dict(m) for m in origin_marks(message)] == [
+        {"origin": "cad:0", "max_ts": 1000.0, "last_event_wall": 1.0, "caught_up": True,
+         "caught_up_wall": None, "wall": 2.0},
+        {"origin": "cad:1", "max_ts": None, "last_event_wall": 0.0, "caught_up": True,
+         "caught_up_wall": None, "wall": 2.0}]
+    assert "wall" not in message["origins"][0]  # once per message, not per origin
 
 
 def test_a_single_origins_mark_of_the_previous_version_still_reads():
@@ -43,8 +45,8 @@ def test_one_combined_mark_moves_every_origin_and_releases_the_event():
     correlate.handle(partition, f.event(subject="CM1", minutes=0), out)
     assert buffered(partition) >= 1
     later = f.BASE.timestamp() + 3600  # every source partition is an hour further on
-    marks = [{"mark": "progress", "origin": origin, "max_ts": later, "last_event_wall": now,
-              "wall": now, "caught_up": True} for origin in correlate.EXPECTED_ORIGINS]
+    marks = [{"origin": origin, "max_ts": later, "last_event_wall": now, "caught_up": True}
+             for origin in correlate.EXPECTED_ORIGINS]
     correlate.handle(partition, combined(marks[:-1], now), out)
     assert buffered(partition) >= 1  # one origin has not reported yet: still held
     correlate.handle(partition, combined(marks[-1:], now), out)
