@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+import streams.kafka_python_fix  # noqa: F401  (a refused login's answer is not lost)
 from streams.config import Settings
 from streams.security import client_options, describe
 from streams.topics import ALL_TOPICS, TopicSpec, partitions_of

@@ -13,6 +13,8 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from agents.ingest.progress import is_mark
+import streams.kafka_python_fix  # noqa: F401  (a refused login's answer is not lost)
+from streams import security
 from streams.config import Settings
 
 
@@ -94,6 +96,7 @@ def messages(settings: Settings, topic: str, from_beginning: bool,
         enable_auto_commit=False,
         group_id=None,
         client_id=f"{settings.app_id}-tail",
+        **security.client_options(settings),
     )
     try:
         partitions = consumer.partitions_for_topic(topic)

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 
+import streams.kafka_python_fix  # noqa: F401  (a refused login's answer is not lost)
 from streams import security
 from streams.config import Settings
 from streams.topics import AUDIT, PARTNERS
