@@ -18,6 +18,9 @@ RTCC_CHECKPOINT_S. What it must keep is the at-least-once contract of the offset
 - Before the views are written the producer is flushed: every update of a held event is
   in Kafka before the state that says it was published (else a crash between the two
   would replay the event as "unchanged" and its update would be lost).
+- The changelog records of the views are handed to the producer, all at once, before the
+  acks (streams/changelog.py): Faust's commit flushes the producer before it commits, so
+  no offset is committed ahead of the changelog of its state.
 - Held messages are released together, in the order they were read, with no await in
   between: Faust's commit never sees a later offset acked before an earlier one (its gap
   check lets a single unacked message at the committed offset through).
@@ -133,6 +136,9 @@ class Checkpoint:
         for partition, event in last_event.items():
             with current_event(event):  # table writes go to this partition's changelog
                 self.flush(partition)
+        changelog = getattr(self.app, "changelog", None)  # streams.app.App's: see there
+        if changelog is not None:
+            await changelog.send(self.app.producer)
         held, self.held = self.held, []
         consumer = self.app.consumer
         for message in held:

@@ -10,6 +10,7 @@ import faust
 
 import schemas  # noqa: F401  (registers the orjson codec before any topic is built)
 from streams import fetching
+from streams.changelog import ChangelogOutbox, DeferredChangelogTable
 from streams.config import Settings, load
 from streams.rebalance import SeekFirstTableManager
 from streams.security import faust_credentials
@@ -32,6 +33,7 @@ class App(faust.App):
     def __init__(self, *args: Any, fetch_max_wait_s: float = 1.5, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_wait_empty: list[Callable[[], Awaitable[object]]] = []
+        self.changelog = ChangelogOutbox()  # sent by each checkpoint (streams/changelog.py)
         self.fetch_max_wait_s = fetch_max_wait_s  # streams/fetching.py
 
     def _new_transport(self) -> fetching.Transport:
@@ -83,6 +85,8 @@ def create_app(settings: Settings) -> App:
         autodiscover=False,
         # Streams resume from the committed offsets only (streams/rebalance.py).
         TableManager=SeekFirstTableManager,
+        # Changelog records leave with the checkpoint that wrote them (streams/changelog.py).
+        Table=DeferredChangelogTable,
         fetch_max_wait_s=settings.fetch_max_wait_s,
     )
 

@@ -96,6 +96,24 @@ def test_events_stay_unacked_until_a_checkpoint_writes_their_state():
     assert asyncio.run(checkpoint.write()) == 0  # nothing held: nothing written
 
 
+def test_the_changelog_of_the_views_goes_to_the_producer_before_the_acks():
+    """streams.app.App's changelog outbox: the records the views' writes left there are
+    handed to the producer after the writes and before any ack (streams/changelog.py)."""
+    world = _World()
+
+    async def send_changelog(producer: object) -> int:
+        assert producer is world.producer
+        world.log.append(("changelog.send",))
+        return 0
+
+    world.changelog = SimpleNamespace(send=send_changelog)  # type: ignore[attr-defined]
+    checkpoint = _checkpoint(world, 3600.0)
+    asyncio.run(_run_stage(world, checkpoint, [[(0, 0), (1, 0)]]))
+    asyncio.run(checkpoint.write())
+    assert world.log[-6:] == [("producer.flush",), ("flush", 0, 0), ("flush", 1, 0),
+                              ("changelog.send",), ("ack", 0, 0), ("ack", 1, 0)]
+
+
 def test_interval_zero_writes_and_acks_every_batch_in_turn():
     world = _World()
     checkpoint = _checkpoint(world, 0.0)
