@@ -178,11 +178,10 @@ def group_commits(settings: Settings) -> Iterator[Any]:
         consumer.close(autocommit=False)
 
 
-def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) -> list[dict]:
-    """Every message of a topic (progress marks and tombstones skipped), read from the start
-    until `until` arrived or time is up."""
+@contextmanager
+def reading_from_start(settings: Settings, topic: str) -> Iterator[tuple[Any, list[Any]]]:
+    """A consumer (no group) assigned to every partition of a topic, at its start."""
     from kafka import KafkaConsumer, TopicPartition
-    import orjson
 
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
                              enable_auto_commit=False, group_id=None)
@@ -190,6 +189,17 @@ def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) 
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        yield consumer, tps
+    finally:
+        consumer.close()
+
+
+def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) -> list[dict]:
+    """Every message of a topic (progress marks and tombstones skipped), read from the start
+    until `until` arrived or time is up."""
+    import orjson
+
+    with reading_from_start(settings, topic) as (consumer, _):
         out: list[dict] = []
         deadline = time.monotonic() + timeout_s
         while len(out) < until and time.monotonic() < deadline:
@@ -197,5 +207,3 @@ def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) 
                 docs = (orjson.loads(r.value) if r.value is not None else None for r in records)
                 out.extend(d for d in docs if d is not None and not is_mark(d))
         return out
-    finally:
-        consumer.close()

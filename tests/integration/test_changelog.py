@@ -13,14 +13,15 @@ import dataclasses
 import time
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from rocksdict import AccessType, Options, Rdict
 
 from streams.replay import player
 from streams.replay import profile as profiles
 from streams.replay.plan import Pacing
 from streams.topics import FINISHED_INCIDENTS, NORMALISED
-from tests.integration.conftest import group_commits, running_worker, wait_for
+from tests.integration.conftest import (group_commits, reading_from_start, running_worker,
+                                        wait_for)
 
 TABLES = ("correlate-incidents", "correlate-groups", "correlate-pending", "correlate-hotspots",
           "correlate-progress", "kpi-windows")
@@ -31,12 +32,7 @@ def _changelog(settings, table: str) -> dict[int, tuple[dict[bytes, bytes], int]
     """Per partition: the compacted content (last value per key, tombstones applied) and
     the offset of the last record."""
     topic = f"{settings.app_id}-{table}-changelog"
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             enable_auto_commit=False, group_id=None)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+    with reading_from_start(settings, topic) as (consumer, tps):
         ends = consumer.end_offsets(tps)
         state: dict[int, dict[bytes, bytes]] = {tp.partition: {} for tp in tps}
         deadline = time.monotonic() + 60
@@ -49,8 +45,6 @@ def _changelog(settings, table: str) -> dict[int, tuple[dict[bytes, bytes], int]
                     else:
                         state[tp.partition][r.key] = r.value
         return {tp.partition: (state[tp.partition], ends[tp] - 1) for tp in tps}
-    finally:
-        consumer.close()
 
 
 def _stored(data_dir: Path, table: str, partition: int) -> tuple[dict[bytes, bytes], int | None]:

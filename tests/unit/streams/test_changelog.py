@@ -37,10 +37,17 @@ def _table() -> tuple[App, Any]:
     return app, table
 
 
+def _faust_path(table: Any) -> list[dict]:
+    """What Faust's own path (`send_soon`, a FutureMessage per record) is asked to send."""
+    sent: list[dict] = []
+    table.changelog_topic.send_soon = lambda **kw: sent.append(kw) or SimpleNamespace(
+        message=SimpleNamespace(partition=kw["partition"]))
+    return sent
+
+
 def test_writes_wait_in_the_outbox_with_their_partition_and_bytes() -> None:
     app, table = _table()
-    sent_soon: list[Any] = []
-    table.changelog_topic.send_soon = lambda **kw: sent_soon.append(kw)  # Faust's path
+    sent_soon = _faust_path(table)
 
     async def write() -> None:
         with current_event(_event(2)):  # type: ignore[arg-type]
@@ -64,10 +71,7 @@ def test_writes_wait_in_the_outbox_with_their_partition_and_bytes() -> None:
 def test_the_record_is_what_faust_would_have_sent() -> None:
     """Key and value bytes equal those of Faust's own send path for the same write."""
     app, table = _table()
-    faust_sent: list[dict] = []
-    table.changelog_topic.send_soon = \
-        lambda **kw: faust_sent.append(kw) or SimpleNamespace(message=SimpleNamespace(
-            partition=kw["partition"]))
+    faust_sent = _faust_path(table)
 
     async def write() -> None:
         with current_event(_event(1)):  # type: ignore[arg-type]
@@ -88,10 +92,7 @@ def test_the_record_is_what_faust_would_have_sent() -> None:
 def test_in_a_transaction_faust_sends_the_record_itself() -> None:
     """exactly_once persists offsets at the transaction's commit: Faust's path is kept."""
     app, table = _table()
-    sent_soon: list[dict] = []
-    table.changelog_topic.send_soon = \
-        lambda **kw: sent_soon.append(kw) or SimpleNamespace(message=SimpleNamespace(
-            partition=kw["partition"]))
+    sent_soon = _faust_path(table)
     app.in_transaction = True  # type: ignore[misc]
 
     async def write() -> None:
