@@ -58,24 +58,28 @@ class Outbox:
         self.app = app
         self.messages: list[tuple[str, Any, Any, int | None]] = []
 
-    def add(self, topic: faust.TopicT, key: Any, value: Any,
-            partition: int | None = None) -> None:
+    def add(self, topic: faust.TopicT, key: Any, value: Any, partition: int | None = None,
+            key_serializer: Any = None, value_serializer: Any = None) -> None:
         """Serialise now (a value the codec refuses fails here, in the caller's try), the
-        same way `topic.send(key=key, value=value)` does."""
-        key_bytes, _ = topic.prepare_key(key, None)
-        value_bytes, _ = topic.prepare_value(value, None)
+        same way `topic.send(key=key, value=value)` does (the topic's codecs unless given)."""
+        key_bytes, _ = topic.prepare_key(key, key_serializer)
+        value_bytes, _ = topic.prepare_value(value, value_serializer)
         self.messages.append((topic.get_topic_name(), key_bytes, value_bytes, partition))
 
     def __len__(self) -> int:
         return len(self.messages)
 
-    async def send(self) -> None:
-        """Hand every message to the producer (its accumulator; not waiting for the broker)."""
+    async def send(self) -> list[tuple[str, int | None, asyncio.Future]]:
+        """Hand every message to the producer (its accumulator; not waiting for the broker).
+        Returns each message's topic, partition and delivery future, in order."""
         messages, self.messages = self.messages, []
         producer = self.app.producer
+        sent = []
         for topic, key, value, partition in messages:
             fut = await producer.send(topic, key, value, partition, None, None)
             fut.add_done_callback(_log_failure)
+            sent.append((topic, partition, fut))
+        return sent
 
 
 async def batches(stream: faust.StreamT, max_: int,

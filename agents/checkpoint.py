@@ -138,7 +138,7 @@ class Checkpoint:
                 self.flush(partition)
         changelog = getattr(self.app, "changelog", None)  # streams.app.App's: see there
         if changelog is not None:
-            await changelog.send(self.app.producer)
+            await changelog.send()
         held, self.held = self.held, []
         consumer = self.app.consumer
         for message in held:

@@ -33,7 +33,7 @@ class App(faust.App):
     def __init__(self, *args: Any, fetch_max_wait_s: float = 1.5, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_wait_empty: list[Callable[[], Awaitable[object]]] = []
-        self.changelog = ChangelogOutbox()  # sent by each checkpoint (streams/changelog.py)
+        self.changelog = ChangelogOutbox(self)  # sent by each checkpoint (streams/changelog.py)
         self.fetch_max_wait_s = fetch_max_wait_s  # streams/fetching.py
 
     def _new_transport(self) -> fetching.Transport:

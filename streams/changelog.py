@@ -19,53 +19,51 @@ offsets persisted when it commits) Faust's own path is kept.
 from __future__ import annotations
 
 import asyncio
-import logging
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import faust
 
-log = logging.getLogger(__name__)
+from agents.batching import Outbox
 
 
-@dataclass
 class ChangelogOutbox:
-    """Serialised changelog records waiting for the checkpoint that wrote them."""
+    """Changelog records waiting for the checkpoint that wrote them: the agents' `Outbox`
+    (serialised now, handed to the producer in order, failed sends logged), plus which
+    table each changelog topic belongs to, for its persisted offset."""
 
-    records: list[tuple[faust.Table, int, bytes, bytes | None]] = field(default_factory=list)
-    # Two stages' checkpoints share the outbox: one acks only once the records of its
-    # writes are in the producer, also when the other's send took them.
-    sending: asyncio.Lock = field(default_factory=asyncio.Lock)
+    def __init__(self, app: faust.App) -> None:
+        self.messages = Outbox(app)
+        self.tables: dict[str, faust.Table] = {}  # changelog topic -> its table
+        # Two stages' checkpoints share the outbox: one acks only once the records of its
+        # writes are in the producer, also when the other's send took them.
+        self.sending = asyncio.Lock()
 
-    def add(self, table: faust.Table, partition: int, key: bytes, value: bytes | None) -> None:
-        self.records.append((table, partition, key, value))
+    def add(self, table: faust.Table, partition: int, key: Any, value: Any,
+            value_serializer: Any) -> None:
+        """Serialise a write of `table` as Faust's `send_changelog` would."""
+        topic = table.changelog_topic
+        self.tables.setdefault(topic.get_topic_name(), table)
+        self.messages.add(topic, key, value, partition, key_serializer=table.key_serializer,
+                          value_serializer=value_serializer)
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    async def send(self, producer: Any) -> int:
+    async def send(self) -> int:
         """Hand every record to the producer, in order; return how many."""
         async with self.sending:
-            records, self.records = self.records, []
-            last: dict[tuple[str, int], tuple[faust.Table, asyncio.Future]] = {}
-            for table, partition, key, value in records:
-                topic = table.changelog_topic.get_topic_name()
-                sent = await producer.send(topic, key, value, partition, None, None)
-                last[(topic, partition)] = (table, sent)
-        for table, sent in last.values():  # a partition's records complete in order
-            sent.add_done_callback(lambda fut, table=table: _persisted(table, fut))
-        return len(records)
+            sent = await self.messages.send()
+        last = {(topic, p): fut for topic, p, fut in sent}  # a partition's complete in order
+        for (topic, _), fut in last.items():
+            fut.add_done_callback(partial(_persisted, self.tables[topic]))
+        return len(sent)
 
 
 def _persisted(table: faust.Table, sent: asyncio.Future) -> None:
     """What Faust's per-record callback does, for a partition's last record only: on
-    recovery the store then reads the changelog from after this offset."""
-    if sent.cancelled() or sent.exception() is not None:
-        log.error("changelog of %s not written: %r", table.name,
-                  None if sent.cancelled() else sent.exception())
-        return
-    metadata = sent.result()
-    table.data.set_persisted_offset(metadata.topic_partition, metadata.offset)
+    recovery the store then reads the changelog from after this offset. (A failed send is
+    logged by `Outbox`; its offset is not persisted.)"""
+    if not sent.cancelled() and sent.exception() is None:
+        metadata = sent.result()
+        table.data.set_persisted_offset(metadata.topic_partition, metadata.offset)
 
 
 class DeferredChangelogTable(faust.Table):
@@ -96,8 +94,5 @@ class DeferredChangelogTable(faust.Table):
         partition = self.partition_for_key(key)  # the current event's: see current_event
         if partition is None:
             raise RuntimeError(f"{self.name}: a changelog record needs its partition")
-        topic = self.changelog_topic
-        key_bytes, _ = topic.prepare_key(key, self.key_serializer)
-        value_bytes, _ = topic.prepare_value(value, value_serializer)
-        outbox.add(self, partition, key_bytes, value_bytes)
+        outbox.add(self, partition, key, value, value_serializer)
         return partition

@@ -8,13 +8,16 @@ failed on it in CI about one run in four). With this fix the bytes reach the pro
 the closed socket is reported on the next read, which finds it closed again.
 
 Imported by every module that builds a kafka-python client (admin, tail, the gateway's
-registry). A kafka-python without `kafka.net.transport` (2.x) is left alone.
+registry). pyproject.toml asks for kafka-python 3; tests/unit/streams/test_kafka_python_fix.py
+fails if its transport moves.
 """
 
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable
+
+from kafka.net import transport
 
 _MARK = "_rtcc_keeps_bytes_before_close"
 
@@ -34,17 +37,12 @@ def keep_bytes_before_close(receive: Receive) -> Receive:
     return receive_then_report
 
 
-def apply() -> bool:
-    """Patch kafka-python's transports once; False when this kafka-python has none."""
-    try:
-        from kafka.net import transport
-    except ImportError:
-        return False
+def apply() -> None:
+    """Patch kafka-python's transports, once."""
     for cls in (transport.KafkaTCPTransport, transport.KafkaSSLTransport):
         receive = cls.__dict__.get("_sock_recv")
         if receive is not None and not getattr(receive, _MARK, False):
             cls._sock_recv = keep_bytes_before_close(receive)
-    return True
 
 
 apply()

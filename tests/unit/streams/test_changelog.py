@@ -59,12 +59,14 @@ def test_writes_wait_in_the_outbox_with_their_partition_and_bytes() -> None:
 
     asyncio.run(write())
     assert sent_soon == []  # nothing through Faust's per-record futures
-    assert [(t, p, k, v) for t, p, k, v in app.changelog.records] == [
-        (table, 2, b'"a"', orjson.dumps({"n": 1})),  # keys in Faust's json codec
-        (table, 2, b'"b"', orjson.dumps({"n": 2})),
-        (table, 2, b'"a"', None),  # a delete is a tombstone
-        (table, 3, b'"c"', orjson.dumps([1, "x"])),
+    changelog = table.changelog_topic.get_topic_name()
+    assert app.changelog.messages.messages == [
+        (changelog, b'"a"', orjson.dumps({"n": 1}), 2),  # keys in Faust's json codec
+        (changelog, b'"b"', orjson.dumps({"n": 2}), 2),
+        (changelog, b'"a"', None, 2),  # a delete is a tombstone
+        (changelog, b'"c"', orjson.dumps([1, "x"]), 3),
     ]
+    assert app.changelog.tables == {changelog: table}  # whose offsets its records persist
     assert dict(table.items()) == {"b": {"n": 2}, "c": [1, "x"]}  # the store has them now
 
 
@@ -81,7 +83,7 @@ def test_the_record_is_what_faust_would_have_sent() -> None:
 
     outbox = app.changelog
     asyncio.run(write())
-    (_, partition, key, value), = outbox.records
+    (_, key, value, partition), = outbox.messages.messages
     faust_key, _ = table.changelog_topic.prepare_key(faust_sent[0]["key"],
                                                      faust_sent[0]["key_serializer"])
     faust_value, _ = table.changelog_topic.prepare_value(faust_sent[0]["value"],
@@ -101,7 +103,7 @@ def test_in_a_transaction_faust_sends_the_record_itself() -> None:
 
     asyncio.run(write())
     assert len(sent_soon) == 1 and sent_soon[0]["partition"] == 0
-    assert app.changelog.records == []
+    assert len(app.changelog.messages) == 0
 
 
 class _Producer:
@@ -126,24 +128,31 @@ class _Producer:
 
 
 def _fake_table(name: str, persisted: list) -> SimpleNamespace:
+    """A table as the outbox uses it; its changelog topic passes bytes through."""
     return SimpleNamespace(
-        name=name,
-        changelog_topic=SimpleNamespace(get_topic_name=lambda: f"{name}-changelog"),
+        name=name, key_serializer="raw",
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: f"{name}-changelog",
+                                        prepare_key=lambda key, codec: (key, None),
+                                        prepare_value=lambda value, codec: (value, None)),
         data=SimpleNamespace(set_persisted_offset=lambda tp, offset: persisted.append(
             (tp.topic, tp.partition, offset))))
+
+
+def _outbox(producer: _Producer) -> ChangelogOutbox:
+    return ChangelogOutbox(SimpleNamespace(producer=producer))  # type: ignore[arg-type]
 
 
 def test_send_hands_records_over_in_order_and_persists_each_partitions_last_offset() -> None:
     persisted: list[tuple] = []
     incidents, groups = _fake_table("incidents", persisted), _fake_table("groups", persisted)
-    outbox = ChangelogOutbox()
+    producer = _Producer()
+    outbox = _outbox(producer)
     for table, partition, key in [(incidents, 0, b"a"), (groups, 0, b"g"), (incidents, 0, b"b"),
                                   (incidents, 1, b"c")]:
-        outbox.add(table, partition, key, b"v")  # type: ignore[arg-type]
-    producer = _Producer()
+        outbox.add(table, partition, key, b"v", "raw")  # type: ignore[arg-type]
 
     async def main() -> int:
-        n = await outbox.send(producer)
+        n = await outbox.send()
         assert persisted == []  # nothing is persisted before the broker has it
         producer.complete()
         await asyncio.sleep(0)  # done callbacks run
@@ -155,13 +164,12 @@ def test_send_hands_records_over_in_order_and_persists_each_partitions_last_offs
         ("incidents-changelog", b"b", 0), ("incidents-changelog", b"c", 1)]
     assert sorted(persisted) == [("groups-changelog", 0, 101), ("incidents-changelog", 0, 102),
                                  ("incidents-changelog", 1, 103)]
-    assert len(outbox) == 0
+    assert len(outbox.messages) == 0
 
 
 def test_a_second_send_waits_for_the_first_to_hand_over_every_record() -> None:
     """Two stages share the outbox: a checkpoint whose records another's send took must
     not ack before that send has handed them to the producer."""
-    outbox = ChangelogOutbox()
     order: list[str] = []
 
     class SlowProducer(_Producer):
@@ -171,14 +179,14 @@ def test_a_second_send_waits_for_the_first_to_hand_over_every_record() -> None:
             return await super().send(*args)
 
     persisted: list = []
+    outbox = _outbox(SlowProducer())
     for key in (b"1", b"2", b"3"):
-        outbox.add(_fake_table("t", persisted), 0, key, b"v")  # type: ignore[arg-type]
+        outbox.add(_fake_table("t", persisted), 0, key, b"v", "raw")  # type: ignore[arg-type]
 
     async def main() -> None:
-        producer = SlowProducer()
-        first = asyncio.create_task(outbox.send(producer))
+        first = asyncio.create_task(outbox.send())
         await asyncio.sleep(0)  # the first send has taken all three records
-        assert await outbox.send(producer) == 0
+        assert await outbox.send() == 0
         order.append("second send returned")
         await first
 
@@ -189,12 +197,12 @@ def test_a_second_send_waits_for_the_first_to_hand_over_every_record() -> None:
 @pytest.mark.parametrize("failure", [RuntimeError("broker down"), None])
 def test_a_failed_or_cancelled_send_persists_no_offset(failure: Exception | None) -> None:
     persisted: list = []
-    outbox = ChangelogOutbox()
-    outbox.add(_fake_table("t", persisted), 0, b"k", b"v")  # type: ignore[arg-type]
     producer = _Producer()
+    outbox = _outbox(producer)
+    outbox.add(_fake_table("t", persisted), 0, b"k", b"v", "raw")  # type: ignore[arg-type]
 
     async def main() -> None:
-        await outbox.send(producer)
+        await outbox.send()
         if failure is None:
             producer.futures[0].cancel()
         else:
