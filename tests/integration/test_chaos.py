@@ -80,7 +80,8 @@ def test_redis_outage_on_a_private_redis(base, reference, tmp_path):
 
 
 def test_state_rebuilds_from_the_changelog(base, reference, tmp_path):
-    # last: it restarts the reference's own worker on a wiped state directory
+    # the second half of the replay runs on the restored state: it fails when the
+    # changelog misses records (checked by dropping them in streams/changelog.py)
     result = chaos.state_recovery(base, tmp_path, SIZE, reference, random.Random(6))
     _assert_ok(result)
     assert result.recovery_s is not None
