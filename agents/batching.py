@@ -36,17 +36,24 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 
+from streams import metrics
+
 log = logging.getLogger(__name__)
 
 
-def _log_failure(fut: asyncio.Future) -> None:
+def _count_failure(topic: str, fut: asyncio.Future) -> None:
+    """A record the producer gave up on is output lost although its input was processed
+    (its offset may be committed by then): counted, so that on-call is paged
+    (RtccProduceFailures), and logged."""
     if not fut.cancelled() and fut.exception() is not None:
-        log.error("send failed: %r", fut.exception())
+        metrics.PRODUCE_FAILURES.labels(topic).inc()
+        log.error("send to %s failed: %r", topic, fut.exception())
 
 
 class Outbox:
@@ -77,7 +84,7 @@ class Outbox:
         sent = []
         for topic, key, value, partition in messages:
             fut = await producer.send(topic, key, value, partition, None, None)
-            fut.add_done_callback(_log_failure)
+            fut.add_done_callback(partial(_count_failure, topic))
             sent.append((topic, partition, fut))
         return sent
 

@@ -129,6 +129,10 @@ CONSUMER_LAG = Gauge(
     "rtcc_consumer_lag_messages", "Messages in a partition not yet processed by this worker.",
     ["topic", "partition"])
 HOTSPOTS_OPEN = Gauge("rtcc_hotspots_open", "Hotspots open now on this worker's partitions.")
+PRODUCE_FAILURES = Counter(
+    "rtcc_produce_failures_total", "Records the producer gave up on (retries and delivery "
+    "timeout spent): an SA update, normalised event, KPI record or table changelog record "
+    "missing downstream although its input was processed.", ["topic"])
 
 # --- partners: publication, serving, gateway, audit --------------------------------------
 AUDIENCE_UPDATES = Counter(

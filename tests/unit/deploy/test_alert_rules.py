@@ -129,8 +129,9 @@ def test_alerts_select_the_scrape_jobs_that_exist(rules):
 def test_the_expected_alerts_exist(rules):
     assert {rule["alert"] for rule in rules} == {
         "RtccSourceFeedSilent", "RtccConsumerLagGrowing", "RtccDeadLetterRateHigh",
-        "RtccEndToEndLatencyHigh", "RtccWorkerDown", "RtccRedisBacklogGrowing",
-        "RtccRedisWriteErrors", "RtccGatewayDown", "RtccAuditWriteFailures",
+        "RtccEndToEndLatencyHigh", "RtccWorkerDown", "RtccProduceFailures",
+        "RtccRedisBacklogGrowing", "RtccRedisWriteErrors", "RtccGatewayDown",
+        "RtccAuditWriteFailures",
     }
 
 

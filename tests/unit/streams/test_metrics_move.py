@@ -350,6 +350,38 @@ def test_consumer_lag_is_highwater_minus_processed(monkeypatch):
     assert value("rtcc_consumer_lag_messages", topic="cad.events", partition="2") == 40
 
 
+# ------------------------------------------------------------------------------ producer
+
+
+@covers("rtcc_produce_failures_total")
+def test_a_record_the_producer_gives_up_on_is_counted_by_topic():
+    from agents.batching import Outbox
+    from streams import channels
+
+    class Producer:  # Faust's producer: send() hands back the record's delivery future
+        def __init__(self) -> None:
+            self.deliveries: list[asyncio.Future] = []
+
+        async def send(self, *args: Any) -> asyncio.Future:
+            self.deliveries.append(asyncio.get_running_loop().create_future())
+            return self.deliveries[-1]
+
+    async def send_two(producer: Producer) -> None:
+        out = Outbox(SimpleNamespace(producer=producer))
+        out.add(channels.sa_updates, "s1", {"n": 1})
+        out.add(channels.sa_updates, "s2", {"n": 2})
+        await out.send()
+        delivered, refused = producer.deliveries
+        delivered.set_result(None)
+        refused.set_exception(RuntimeError("KafkaTimeoutError: delivery timeout"))
+        await asyncio.sleep(0)  # the done callbacks
+
+    topic = channels.sa_updates.get_topic_name()
+    before = value("rtcc_produce_failures_total", topic=topic)
+    asyncio.run(send_two(Producer()))
+    assert value("rtcc_produce_failures_total", topic=topic) == before + 1
+
+
 # ------------------------------------------------------------------------------ publish
 
 
