@@ -9,6 +9,7 @@ once the bug is fixed; each stage counts it in its own measure.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
 
@@ -20,10 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def dead_letter_failure(stage: str, event: faust.types.EventT, exc: BaseException,
-                        out: Outbox) -> None:
-    """Call from the `except` block that caught `exc` (the log keeps its traceback)."""
+                        out: Outbox, value: Any = None) -> None:
+    """Call from the `except` block that caught `exc` (the log keeps its traceback).
+    `value`: the part of the event's value the stage failed on, if not all of it."""
     message = event.message
     log.exception("%s: failed on %s[%d]@%d", stage, message.topic, message.partition,
                   message.offset)
     out.add(channels.dead_letters, message.key,
-            stage_failure(stage, message, event.value, exc))
+            stage_failure(stage, message, event.value if value is None else value, exc))

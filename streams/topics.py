@@ -52,7 +52,8 @@ KPI = TopicSpec(
     retention_ms=90 * DAY_MS)
 FINISHED_INCIDENTS = TopicSpec(
     "rtcc.internal.finished-incidents",
-    "Internal: summaries of closed incidents, keyed by agency and district for the KPIs.")
+    "Internal: summaries of closed incidents, keyed by agency and district for the KPIs; "
+    "a message holds one correlation batch's incidents of its district ({\"incidents\": [...]}).")
 AUDIENCES = ("operator", "crisis", "community", "public")
 AUDIENCE_TOPICS = tuple(
     TopicSpec(f"rtcc.sa.audience.{a}", f"SA updates redacted for the {a} audience.")

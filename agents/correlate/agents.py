@@ -8,7 +8,8 @@ watermark's view of every origin is part of it, so that a partition's next owner
 in the same event-time order.
 
 Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py),
-and each batch's SA updates are handed to the producer in order at its end. The engine
+and each batch's SA updates are handed to the producer in order at its end, with its closed
+incidents for the KPI stage gathered by agency and district (`send_finished`). The engine
 works on write-behind views of the tables, whose keys reach the table (and its changelog)
 once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
 """
@@ -75,7 +76,7 @@ class PartitionState:
     watermarks: Watermarks
     buffer: ReorderBuffer
     engine: Correlator
-    finished: list[dict[str, Any]]  # closed incidents not yet sent to the KPI stage
+    finished: list[dict[str, Any]]  # closed incidents of this batch, for the KPI stage
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
 
     def flush(self) -> None:
@@ -126,7 +127,7 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
                 pass
 
 
-def publish(result: Result, finished: list[dict[str, Any]], out: Outbox) -> None:
+def publish(result: Result, out: Outbox) -> None:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for update in result.updates:
         update["published_time"] = now
@@ -141,10 +142,28 @@ def publish(result: Result, finished: list[dict[str, Any]], out: Outbox) -> None
         metrics.MERGES.inc(result.merges)
     for kind, n in result.links.items():
         metrics.LINKS.labels(kind).inc(n)
-    for summary in finished:
-        key = f"{summary['agency_id']}/{summary.get('district') or 'unknown'}"
-        out.add(channels.finished_incidents, key, summary)
-    finished.clear()
+
+
+# Closed incidents in one message of the KPI topic at most: ~400 bytes each, well under
+# Kafka's 1 MB message size however large RTCC_BATCH_MAX is.
+FINISHED_PER_MESSAGE = 200
+
+
+def send_finished(out: Outbox) -> None:
+    """The batch's closed incidents to the KPI stage, one message per agency and district
+    (`{"incidents": [...]}`, agents/correlate/kpi_agent.py) instead of one per incident:
+    nearly every event closes one, and the KPI stage's read of each message is Faust's
+    per-message path (bench/NOTES.md section 23)."""
+    by_district: dict[str, list[dict[str, Any]]] = {}
+    for state in partitions.values():
+        for summary in state.finished:
+            key = f"{summary['agency_id']}/{summary.get('district') or 'unknown'}"
+            by_district.setdefault(key, []).append(summary)
+        state.finished.clear()
+    for key, summaries in by_district.items():
+        for start in range(0, len(summaries), FINISHED_PER_MESSAGE):
+            out.add(channels.finished_incidents, key,
+                    {"incidents": summaries[start:start + FINISHED_PER_MESSAGE]})
 
 
 def _observe_latency(event: dict[str, Any], result: Result) -> Result:
@@ -171,12 +190,12 @@ def handle(partition: int, doc: dict[str, Any], out: Outbox) -> None:
         state.watermarks.observe_event(origin_of(doc), ts)
         if not state.buffer.push(doc, ts):
             metrics.LATE_EVENTS.inc()
-            publish(_observe_latency(doc, state.engine.apply(doc)), state.finished, out)
+            publish(_observe_latency(doc, state.engine.apply(doc)), out)
     released = state.buffer.release(state.watermarks.current())
     for event in released:
-        publish(_observe_latency(event, state.engine.apply(event)), state.finished, out)
+        publish(_observe_latency(event, state.engine.apply(event)), out)
     if released:
-        publish(state.engine.advance(state.buffer.released_ts), state.finished, out)
+        publish(state.engine.advance(state.buffer.released_ts), out)
     metrics.BUFFERED.labels(str(partition)).set(len(state.buffer))
     metrics.STAGE_SECONDS.labels("correlate").observe(time.perf_counter() - started)
 
@@ -221,4 +240,5 @@ async def correlate(stream: faust.StreamT) -> None:
                     metrics.CORRELATED.labels("processing_error").inc()
                     dead_letter_failure("correlate", event, exc, out)
                 lag.processed(event.message)
+            send_finished(out)
             await out.send()

@@ -2,12 +2,15 @@
 
 A stage of its own because the correlation stage is partitioned by area, and a district's
 incidents come from several areas: re-keying them by (agency, district) brings each
-district's window to one aggregator (agents/correlate/kpi.py, pure).
+district's window to one aggregator (agents/correlate/kpi.py, pure). A message holds the
+district's incidents closed in one correlation batch (`{"incidents": [...]}`), or one
+incident's summary as workers before 2026-11-30 wrote it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import faust
 
@@ -70,19 +73,28 @@ async def measure_response_times(stream: faust.StreamT) -> None:
             await out.send()
 
 
+def incidents_of(value: Any) -> list[Any]:
+    """The closed incidents a message of the topic holds, in the order they closed."""
+    if isinstance(value, dict) and "subject_id" not in value \
+            and isinstance(value.get("incidents"), list):
+        return value["incidents"]
+    return [value]
+
+
 def take(event: faust.types.EventT, out: Outbox) -> None:
-    """One closed incident. One the stage fails on (a bug: correlate wrote it) goes to the
-    dead-letter topic; raising instead would leave the batch unacked and restart the agent."""
-    try:
-        add(event, out)
-    except Exception as exc:  # a bug must not stop the measures
-        metrics.KPI_INCIDENTS.labels("processing_error").inc()
-        dead_letter_failure("kpi", event, exc, out)
+    """A message of closed incidents. One the stage fails on (a bug: correlate wrote it)
+    goes to the dead-letter topic on its own, the others are measured; raising instead
+    would leave the batch unacked and restart the agent."""
+    for incident in incidents_of(event.value):
+        try:
+            add(event.message.partition, incident, out)
+        except Exception as exc:  # a bug must not stop the measures
+            metrics.KPI_INCIDENTS.labels("processing_error").inc()
+            dead_letter_failure("kpi", event, exc, out, value=incident)
     lag.processed(event.message)
 
 
-def add(event: faust.types.EventT, out: Outbox) -> None:
-    incident, partition = event.value, event.message.partition
+def add(partition: int, incident: Any, out: Outbox) -> None:
     aggregator = aggregator_of(partition)
     outcome = aggregator.add(incident)
     metrics.KPI_INCIDENTS.labels(outcome).inc()

@@ -84,6 +84,22 @@ def test_every_normalised_event_is_accounted_for(worker, topics):
     # checkpoint timer can ack its last events.
     assert _committed_through_now(settings, [NORMALISED.name, FINISHED_INCIDENTS.name],
                                   timeout_s=20)
+    # Every incident correlation closed reached the KPI stage and was measured there; they
+    # travel one message per district and batch, fewer messages than incidents.
+    from agents.correlate.kpi_agent import incidents_of  # here: it loads the app's tables
+
+    finished = settings.topic(FINISHED_INCIDENTS.name)
+    messages = drain(settings, finished, until=_messages_in(settings, finished))
+    closed = [incident for m in messages for incident in incidents_of(m)]
+    assert 0 < len(messages) < len(closed)
+    assert worker.metric("rtcc_kpi_incidents_total") == len(closed)
+    assert worker.metric("rtcc_kpi_incidents_total", outcome="processing_error") == 0
+
+
+def _messages_in(settings, topic: str) -> int:
+    with group_commits(settings) as consumer:
+        return sum(consumer.end_offsets([TopicPartition(topic, p) for p in
+                                         consumer.partitions_for_topic(topic)]).values())
 
 
 def _committed_through_now(settings, names: list[str], timeout_s: float) -> bool:

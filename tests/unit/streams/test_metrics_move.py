@@ -153,7 +153,7 @@ def test_correlation_publish_counts_updates_dispositions_merges_links_and_latenc
     }
     out = Outbox(app)
     for e, result in zip(events, results):
-        correlate.publish(correlate._observe_latency(e, result), [], out)
+        correlate.publish(correlate._observe_latency(e, result), out)
     n_updates = sum(len(r.updates) for r in results)
     assert sum(s.value for s in metrics.SA_UPDATES.collect()[0].samples) == \
         before["updates"] + n_updates
@@ -280,20 +280,19 @@ def test_kpi_counts_incidents_and_records():
     from streams.app import app
     from streams.tables import PartitionView
 
-    def closed(n: int, minutes: float) -> Any:
-        summary = {"agency_id": "MPD", "district": "4", "priority": 2, "category": "violent",
+    def closed(n: int, minutes: float) -> dict[str, Any]:
+        return {"agency_id": "MPD", "district": "4", "priority": 2, "category": "violent",
                    "subject_id": f"cad:MPD:K{n}", "mental_health": False,
                    "received_time": f.at(minutes - 30), "dispatched_time": f.at(minutes - 25),
                    "on_scene_time": f.at(minutes - 15), "closed_time": f.at(minutes),
                    "crisis_team": False}
-        return SimpleNamespace(value=summary, message=message("rtcc.internal.finished", b""))
 
     incidents = sum(s.value for s in metrics.KPI_INCIDENTS.collect()[0].samples)
     records = value("rtcc_kpi_records_total")
     out = Outbox(app)
-    kpi_agent.add(closed(1, 0), out)
+    kpi_agent.add(0, closed(1, 0), out)
     assert sum(s.value for s in metrics.KPI_INCIDENTS.collect()[0].samples) == incidents + 1
-    kpi_agent.add(closed(2, 180), out)  # three hours later: the first hour's window is done
+    kpi_agent.add(0, closed(2, 180), out)  # three hours later: the first hour's window is done
     assert value("rtcc_kpi_records_total") > records
     # each added incident gives its dispatch (5 min) and on-scene (15 min) times
     count = REGISTRY.get_sample_value("rtcc_response_seconds_count", {
@@ -301,7 +300,7 @@ def test_kpi_counts_incidents_and_records():
     total = REGISTRY.get_sample_value("rtcc_response_seconds_sum", {
         "agency": "MPD", "district": "4", "priority": "2", "step": "dispatched"})
     assert count >= 2 and total >= 2 * 300
-    kpi_agent.add(closed(2, 180), out)  # the same incident again: not counted twice
+    kpi_agent.add(0, closed(2, 180), out)  # the same incident again: not counted twice
     assert REGISTRY.get_sample_value("rtcc_response_seconds_count", {
         "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"}) == count
     # the table's size, as the checkpoint wrote it
