@@ -831,31 +831,31 @@ def _wait_redis(settings: Settings, audiences: dict[str, checker.Published],
 
 def state_recovery(base: Settings, tmp: Path, size: Size, ref: Reference,
                    rng: random.Random, full_ref: Reference | None = None) -> Result:
-    """Half the replay, then the worker's local RocksDB directory wiped and a worker started
-    on it: its tables come back from the changelog topics. The other half of the replay
-    must then give the reference's updates, which it does only if the restored state (open
-    incidents, groups, hotspots, the reorder buffers' progress) is what the worker had: a
-    restart with nothing after it would pass with no state at all. Recovery time = start
-    to "Worker ready" (tables restored) and the streams resumed."""
+    """Half the replay, then the worker's local RocksDB directory wiped and the worker
+    restarted on it: its tables come back from the changelog topics. The other half of the
+    replay must then give the reference's updates, which it does only if the restored state
+    (open incidents, groups, hotspots, the reorder buffers' progress) is what the worker
+    had: a restart with nothing after it would pass with no state at all. Recovery time =
+    start to "Worker ready" (tables restored) and the streams resumed."""
     source = full_ref or ref
     dep = Deployment(base, tmp, "state", size, table_store="rocksdb://")
     dep.create()
     try:
-        half = source.events // 2
-        first = dep.worker(0)
-        first.start()
-        first.wait_ready()
-        sent = Sender(dep.settings, half, None).run_to_end()
+        half = source.events // 2  # the row the second part starts at
+        w = dep.worker(0)
+        w.start()
+        w.wait_ready()
+        before = Sender(dep.settings, half, None).run_to_end()
         settle(dep)
-        first.term()
-        shutil.rmtree(first.settings.data_dir)  # wipe its local state
-        first.start()
-        recovered = first.wait_recovered(timeout_s=900)
-        restored = _restore_line(first.log_since_start())
-        sent += Sender(dep.settings, source.rows, None, first=half).run_to_end()
+        w.term()
+        shutil.rmtree(w.settings.data_dir)  # wipe its local state
+        w.start()
+        recovered = w.wait_recovered(timeout_s=900)
+        restored = _restore_line(w.log_since_start())
+        after = Sender(dep.settings, source.rows, None, first=half).run_to_end()
         settle(dep)
-        r = Result(f"wipe local state, restart ({half:,} events of state, {sent - half:,} "
-                   "after)", sent, recovery_s=recovered)
+        r = Result(f"wipe local state, restart ({before:,} events of state, {after:,} after)",
+                   before + after, recovery_s=recovered)
         r.notes.append(f"start -> tables restored and streams resumed: {recovered:.1f} s"
                        + (f" ({restored})" if restored else ""))
         dep.stop_all()
