@@ -149,10 +149,14 @@ def records_written(settings: Settings, events: int) -> dict[str, float]:
     for the outputs, a consume again: the per-message cost that dominates (NOTES.md)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    source = settings.topic(CAD_EVENTS.name)
+    # Not the input, nor what the baselines A and P wrote beside the pipeline (until
+    # 2026-11-30 their 2 records per event were counted in row B's figure, not the latency
+    # rows', which run on deployments of their own).
+    others = {settings.topic(CAD_EVENTS.name), settings.topic(PASSTHROUGH.name),
+              settings.topic(PLAIN_OUT.name)}
     layout = {name: parts for name, parts in admin.list_topics(settings).items()
-              if name != source and (name.startswith(settings.topic_prefix)
-                                     or name.startswith(settings.app_id))}
+              if name not in others and not name.startswith(f"{settings.app_id}-plain-")
+              and (name.startswith(settings.topic_prefix) or name.startswith(settings.app_id))}
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
     try:
         ends = consumer.end_offsets([TopicPartition(name, p) for name, parts in layout.items()
@@ -161,7 +165,23 @@ def records_written(settings: Settings, events: int) -> dict[str, float]:
         consumer.close()
     changelog = sum(n for tp, n in ends.items() if tp.topic.endswith("-changelog"))
     return {"records_per_event": sum(ends.values()) / events,
-            "changelog_per_event": changelog / events}
+            "changelog_per_event": changelog / events,
+            "records_per_event_by_topic": by_topic(settings, ends, events)}
+
+
+def by_topic(settings: Settings, ends: dict[Any, int], events: int) -> dict[str, float]:
+    """Records per input event of each topic that got any, the largest first, named without
+    the deployment's prefix or app id: which outputs a change should look at."""
+    totals: dict[str, int] = {}
+    for tp, n in ends.items():
+        name = tp.topic
+        for prefix in (settings.topic_prefix, f"{settings.app_id}-"):
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+                break
+        totals[name] = totals.get(name, 0) + n
+    return {name: n / events for name, n in sorted(totals.items(), key=lambda kv: -kv[1])
+            if n}
 
 
 def read_all(bootstrap: str, topics: dict[str, int]) -> list[Any]:
@@ -707,6 +727,9 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
 def report_md(report: dict[str, Any], rows: list[Row], lat: list[dict[str, Any]]) -> str:
     m, i, d = report["machine"], report["input"], report["deployment"]
     dirty = len(report["code"]["uncommitted"])
+    outputs = dict(report.get("pipeline_outputs") or {})
+    topics = ", ".join(f"{name} {n:.2f}" for name, n in
+                       outputs.pop("records_per_event_by_topic", {}).items()) or "n/a"
     lines = [
         f"## pipeline bench {report['started_utc']}",
         "",
@@ -721,7 +744,8 @@ def report_md(report: dict[str, Any], rows: list[Row], lat: list[dict[str, Any]]
         " events/s",
         f"- pipeline: RTCC_STAGES={d['stages']}, store {d['table_store']}, "
         f"RTCC_IDLE_S={d['idle_s']}, {d['processing_guarantee']}",
-        f"- pipeline outputs: {report.get('pipeline_outputs')}",
+        f"- pipeline outputs: {outputs}",
+        f"- records written per event by topic: {topics}",
         "",
         throughput_table(rows),
     ]

@@ -34,4 +34,11 @@ def test_bench_runs_every_stage(services, tmp_path, monkeypatch):
         # outputs, normalised events and the tables' changelogs were all counted
         assert lat["records_per_event"] > lat["changelog_per_event"] > 0
     assert report["pipeline_outputs"]["records_per_event"] > 1
-    assert out.with_suffix(".md").read_text().startswith("## pipeline bench")
+    # the same records, per topic: the SA updates and the normalised events among them
+    topics = report["pipeline_outputs"]["records_per_event_by_topic"]
+    assert sum(topics.values()) == pytest.approx(report["pipeline_outputs"]["records_per_event"])
+    assert {"rtcc.sa.updates", "rtcc.events.normalised"} <= set(topics)
+    assert not {"bench.passthrough", "bench.plain.out"} & set(topics)  # the baselines' own
+    markdown = out.with_suffix(".md").read_text()
+    assert markdown.startswith("## pipeline bench")
+    assert "- records written per event by topic: " in markdown
