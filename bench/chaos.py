@@ -179,6 +179,15 @@ class Deployment:
         self.workers.append(w)
         return w
 
+    def feed(self, rows: int, rate: float | None) -> tuple[Worker, "Sender"]:
+        """One worker ready on the deployment's topics, and the replay under way."""
+        w = self.worker(0)
+        w.start()
+        w.wait_ready()
+        sender = Sender(self.settings, rows, rate)
+        sender.start()
+        return w, sender
+
     def stop_all(self) -> None:
         for w in self.workers:
             w.term()
@@ -467,11 +476,7 @@ def clean_run(base: Settings, tmp: Path, size: Size, rows: int, tag: str = "ref"
     dep = Deployment(base, tmp, tag, size)
     try:
         dep.create()
-        w = dep.worker(0)
-        w.start()
-        w.wait_ready()
-        sender = Sender(dep.settings, rows, rate)
-        sender.start()
+        w, sender = dep.feed(rows, rate)
         sent = sender.done()
         settle(dep, timeout_s=1800)
         dep.stop_all()
@@ -508,11 +513,7 @@ def kill9(base: Settings, tmp: Path, size: Size, ref: Reference, rng: random.Ran
     dep = Deployment(base, tmp, "kill9", size, table_store="rocksdb://")
     dep.create()
     try:
-        w = dep.worker(0)
-        w.start()
-        w.wait_ready()
-        sender = Sender(dep.settings, size.rows, size.rate)
-        sender.start()
+        w, sender = dep.feed(size.rows, size.rate)
         restarts = []
         for _ in range(size.kills):
             _wait_until_processing(w)
@@ -539,11 +540,7 @@ def graceful(base: Settings, tmp: Path, size: Size, ref: Reference,
     dep = Deployment(base, tmp, "graceful", size, table_store="rocksdb://")
     dep.create()
     try:
-        w = dep.worker(0)
-        w.start()
-        w.wait_ready()
-        sender = Sender(dep.settings, size.rows, size.rate)
-        sender.start()
+        w, sender = dep.feed(size.rows, size.rate)
         _wait_until_processing(w)
         time.sleep(rng.uniform(1.0, 3.0))
         t0 = time.monotonic()
@@ -606,11 +603,7 @@ def broker_outage(base: Settings, tmp: Path, size: Size, ref: Reference,
                      table_store="rocksdb://")
     try:
         dep.create()
-        w = dep.worker(0)
-        w.start()
-        w.wait_ready()
-        sender = Sender(dep.settings, size.rows, size.rate)
-        sender.start()
+        w, sender = dep.feed(size.rows, size.rate)
         _wait_until_processing(w)
         time.sleep(rng.uniform(1.0, 3.0))
         sender.pause()  # the input waits too: an upstream producer would buffer
@@ -838,11 +831,7 @@ def state_recovery(base: Settings, tmp: Path, size: Size, ref: Reference,
     dep = Deployment(base, tmp, "state", size, table_store="rocksdb://")
     dep.create()
     try:
-        w = dep.worker(0)
-        w.start()
-        w.wait_ready()
-        sender = Sender(dep.settings, source.rows, size.rate)
-        sender.start()
+        w, sender = dep.feed(source.rows, size.rate)
         half = source.events // 2
         while sender.sent < half and sender.is_alive():
             time.sleep(0.1)
