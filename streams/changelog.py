@@ -29,7 +29,7 @@ from agents.batching import Outbox
 
 class ChangelogOutbox:
     """Changelog records waiting for the checkpoint that wrote them: the agents' `Outbox`
-    (serialised now, handed to the producer in order, failed sends logged), plus which
+    (serialised now, handed to the producer in order, failed sends counted), plus which
     table each changelog topic belongs to, for its persisted offset."""
 
     def __init__(self, app: faust.App) -> None:
@@ -60,7 +60,7 @@ class ChangelogOutbox:
 def _persisted(table: faust.Table, sent: asyncio.Future) -> None:
     """What Faust's per-record callback does, for a partition's last record only: on
     recovery the store then reads the changelog from after this offset. (A failed send is
-    logged by `Outbox`; its offset is not persisted.)"""
+    counted and logged by `Outbox`; its offset is not persisted.)"""
     if not sent.cancelled() and sent.exception() is None:
         metadata = sent.result()
         table.data.set_persisted_offset(metadata.topic_partition, metadata.offset)
