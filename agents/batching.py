@@ -63,15 +63,17 @@ class Outbox:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self.messages: list[tuple[str, Any, Any, int | None]] = []
+        self.messages: list[tuple[str, Any, Any, int | None, Any]] = []
 
     def add(self, topic: faust.TopicT, key: Any, value: Any, partition: int | None = None,
-            key_serializer: Any = None, value_serializer: Any = None) -> None:
+            key_serializer: Any = None, value_serializer: Any = None,
+            headers: list[tuple[str, bytes]] | None = None) -> None:
         """Serialise now (a value the codec refuses fails here, in the caller's try), the
         same way `topic.send(key=key, value=value)` does (the topic's codecs unless given)."""
         key_bytes, _ = topic.prepare_key(key, key_serializer)
         value_bytes, _ = topic.prepare_value(value, value_serializer)
-        self.messages.append((topic.get_topic_name(), key_bytes, value_bytes, partition))
+        self.messages.append((topic.get_topic_name(), key_bytes, value_bytes, partition,
+                              headers))
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -82,8 +84,8 @@ class Outbox:
         messages, self.messages = self.messages, []
         producer = self.app.producer
         sent = []
-        for topic, key, value, partition in messages:
-            fut = await producer.send(topic, key, value, partition, None, None)
+        for topic, key, value, partition, headers in messages:
+            fut = await producer.send(topic, key, value, partition, None, headers)
             fut.add_done_callback(partial(_count_failure, topic))
             sent.append((topic, partition, fut))
         return sent

@@ -33,7 +33,7 @@ from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
 from agents.correlate.write_behind import WriteBehind
 from agents.failures import dead_letter_failure
-from agents.ingest.progress import is_mark, origin_marks
+from agents.ingest.progress import carried_mark, is_mark, origin_marks
 from streams import channels, lag, metrics
 from streams.app import app, settings, state_table
 from streams.tables import PartitionView
@@ -177,14 +177,23 @@ def _observe_latency(event: dict[str, Any], result: Result) -> Result:
     return result
 
 
-def handle(partition: int, doc: dict[str, Any], out: Outbox) -> None:
+def observe_marks(watermarks: Watermarks, doc: dict[str, Any]) -> None:
+    for mark in origin_marks(doc):
+        watermarks.observe_mark(mark["origin"], mark.get("max_ts"), mark.get("last_event_wall"),
+                                mark["wall"], mark.get("caught_up", True),
+                                mark.get("caught_up_wall"))
+
+
+def handle(partition: int, doc: dict[str, Any], out: Outbox,
+           carried: dict[str, Any] | None = None) -> None:
+    """One message of the normalised topic. `carried`: the progress mark in its headers,
+    written before it (agents/ingest/progress.py), so observed first."""
     state = state_of(partition)
     started = time.perf_counter()
+    if carried is not None:
+        observe_marks(state.watermarks, carried)
     if is_mark(doc):
-        for mark in origin_marks(doc):
-            state.watermarks.observe_mark(mark["origin"], mark.get("max_ts"),
-                                          mark.get("last_event_wall"), mark["wall"],
-                                          mark.get("caught_up", True), mark.get("caught_up_wall"))
+        observe_marks(state.watermarks, doc)
     else:
         ts = event_ts(doc)
         state.watermarks.observe_event(origin_of(doc), ts)
@@ -235,7 +244,8 @@ async def correlate(stream: faust.StreamT) -> None:
                 if event.value is None:
                     continue
                 try:
-                    handle(event.message.partition, event.value, out)
+                    handle(event.message.partition, event.value, out,
+                           carried_mark(event.message.headers))
                 except Exception as exc:  # one bad event must not stop the picture
                     metrics.CORRELATED.labels("processing_error").inc()
                     dead_letter_failure("correlate", event, exc, out)

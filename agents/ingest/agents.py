@@ -17,7 +17,7 @@ import faust
 from agents.batching import Outbox, batches
 from agents.ingest.dead_letters import dead_letter, dead_letter_key, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
-from agents.ingest.progress import MARK_KEY, SourceProgress
+from agents.ingest.progress import MARK_KEY, MarkCarrier, SourceProgress
 from agents.ingest.rejection import Rejected
 from streams import channels, lag, metrics
 from streams.app import app, settings, topic
@@ -42,10 +42,12 @@ def normalised_partition(area_key: str) -> int:
 
 
 def process(source: str, message: faust.types.Message, out: Outbox,
-            observed: list[tuple[str, float | None, float, int]]) -> None:
+            observed: list[tuple[str, float | None, float, int]],
+            carrier: MarkCarrier | None = None) -> None:
     """Ingest one source message: it ends normalised or dead-lettered, never dropped. Its
     outputs go to `out`, serialised; how far its partition has got goes to `observed`, to
-    be recorded once they are in the producer."""
+    be recorded once they are in the producer. `carrier`: the batch's progress mark, for
+    the first message to each normalised partition."""
     origin = Origin(
         topic=message.topic,
         partition=message.partition,
@@ -58,11 +60,12 @@ def process(source: str, message: faust.types.Message, out: Outbox,
     event_ts: float | None = None
     try:
         event = ingest(source, message.value, policy, origin)
-        out.add(channels.normalised, event.area_key, event, normalised_partition(event.area_key))
-        for ghost in ghosts(event, policy, normalised_partition):
-            out.add(channels.normalised, ghost.area_key, ghost,
-                    normalised_partition(ghost.area_key))
-            metrics.GHOSTS.labels(source).inc()
+        for copy in (event, *ghosts(event, policy, normalised_partition)):
+            partition = normalised_partition(copy.area_key)
+            out.add(channels.normalised, copy.area_key, copy, partition,
+                    headers=carrier.headers_for(partition) if carrier else None)
+            if copy is not event:
+                metrics.GHOSTS.labels(source).inc()
         event_ts = datetime.fromisoformat(event.event_time).timestamp()
     except Rejected as rejected:
         _dead_letter(source, rejected, origin, message, out)
@@ -101,8 +104,10 @@ def _ingest_agent(source: str) -> None:
         out = Outbox(app)
         observed: list[tuple[str, float | None, float, int]] = []
         async for events in batches(stream, settings.batch_max, settings.batch_within_s):
+            mark = current_mark()  # before the batch: it covers only events sent already
+            carrier = MarkCarrier(mark) if mark is not None else None
             for event in events:
-                process(source, event.message, out, observed)
+                process(source, event.message, out, observed, carrier)
                 lag.processed(event.message)
             await out.send()
             # Only now, so that no progress mark can overtake the events it covers.
@@ -127,19 +132,28 @@ def _polled_at(tp: faust.types.TP) -> float | None:
     return ms / 1000.0 if ms else None
 
 
-@app.timer(interval=settings.mark_interval_s)
-async def send_progress_marks() -> None:
-    """Tell every correlation partition how far each source partition read here has got."""
+def current_mark() -> dict | None:
+    """How far each source partition read here has got, now, as one mark message; None
+    while none is assigned."""
     assigned = [tp for tp in app.consumer.assignment() if tp.topic in SOURCE_TOPIC_NAMES]
     if not assigned:
-        return
+        return None
     # Faust keeps the group's committed offset per partition (set when it seeks there on
     # assignment, and at each commit); there is no public accessor for it.
     committed = getattr(app.consumer, "_committed_offset", {})
     origin = lambda tp: f"{tp.topic}:{tp.partition}"  # noqa: E731
-    mark = progress.marks({origin(tp): app.consumer.highwater(tp) for tp in assigned},
+    return progress.marks({origin(tp): app.consumer.highwater(tp) for tp in assigned},
                           time.time(), {origin(tp): committed.get(tp) for tp in assigned},
                           {origin(tp): _polled_at(tp) for tp in assigned})
+
+
+@app.timer(interval=settings.mark_interval_s)
+async def send_progress_marks() -> None:
+    """Tell every correlation partition how far each source partition read here has got,
+    also when no events flow to carry it (agents/ingest/progress.py)."""
+    mark = current_mark()
+    if mark is None:
+        return
     out = Outbox(app)  # the events' path to the producer: a mark stays behind them
     for partition in range(partitions_of(NORMALISED, settings)):
         out.add(channels.normalised, MARK_KEY, mark, partition)

@@ -8,14 +8,25 @@ elsewhere only from marks, so they go out often (RTCC_MARK_INTERVAL_S), and one 
 partition instead of one per origin keeps that cheap. The normalised topic's consumers
 skip them (`is_mark`); `origin_marks` reads both forms (a mark per origin was the form
 before 2026-11-30, which a worker of the previous version may still write).
+
+A correlation partition releases an event once it knows every source is past it, and a
+source whose next events go to other partitions tells it so only through marks: with a
+timer alone, such an event waited for the next tick (up to RTCC_MARK_INTERVAL_S). While
+events flow the mark also rides on them: the first message of an ingest batch to each
+normalised partition carries, in a header (`MarkCarrier`), the mark as of the batch's
+start, which covers every event sent before it, as a mark message in its place would
+(bench/NOTES.md, section 26).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import orjson
 
 MARK_KEY = "~progress"
+MARK_HEADER = "rtcc-progress"
 
 
 def is_mark(doc: Any) -> bool:
@@ -33,6 +44,37 @@ def origin_marks(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if "origins" not in doc:
         return [doc]
     return [{**mark, "wall": doc["wall"]} for mark in doc["origins"]]
+
+
+def carried_mark(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None
+                 ) -> dict[str, Any] | None:
+    """The mark message a normalised event carries in its headers, if any."""
+    if not headers:
+        return None
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in items:
+        if name == MARK_HEADER:
+            return orjson.loads(value)
+    return None
+
+
+class MarkCarrier:
+    """One batch's mark, serialised once and handed to the first message of the batch to
+    each normalised partition. The mark must be taken before the batch's own events are
+    handled: it then covers only events already with the producer, which go out ahead of
+    the message carrying it."""
+
+    __slots__ = ("headers", "carried")
+
+    def __init__(self, mark: Mapping[str, Any]) -> None:
+        self.headers = [(MARK_HEADER, orjson.dumps(mark))]
+        self.carried: set[int] = set()
+
+    def headers_for(self, partition: int) -> list[tuple[str, bytes]] | None:
+        if partition in self.carried:
+            return None
+        self.carried.add(partition)
+        return self.headers
 
 
 @dataclass

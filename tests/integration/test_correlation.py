@@ -196,6 +196,26 @@ def _assert_same(a: list[dict], b: list[dict]) -> None:
     assert per_subject(a) == per_subject(b)
 
 
+def test_a_running_feed_carries_the_marks_that_release_its_events(settings, tmp_path):
+    """Progress marks ride on the events (agents/ingest/progress.py): with the timer's
+    marks an hour apart, a feed that keeps coming still moves every correlation
+    partition's watermark. Without the carried marks nothing is released before the
+    timer's first mark, an hour later."""
+    settings = _deployment(settings, mark_interval_s=3600.0)
+    created = admin.create_topics(settings)
+    try:
+        with running_worker(settings, tmp_path / f"{settings.app_id}.log") as worker:
+            time.sleep(settings.idle_s + 2.0)  # joined, and the silent sources count as idle
+            sent = _replay(settings, "milwaukee_pd_cfs", Pacing("rate", 300.0), limit=1500,
+                           time_shift=None).events_sent
+            # the last events wait for a mark written after them, which nothing sends now
+            assert wait_for(lambda: _correlated(worker) >= 0.8 * sent, timeout_s=60), \
+                worker.metrics()
+            assert worker.metric("rtcc_events_late_total") == 0
+    finally:
+        admin.delete_topics(settings, [o.name for o in created])
+
+
 def test_replays_at_high_speed_and_at_max_give_the_same_updates(settings, tmp_path):
     fast = _updates_of_a_replay(_deployment(settings), tmp_path, Pacing("speed", 3600.0))
     flat_out = _updates_of_a_replay(_deployment(settings), tmp_path, Pacing("max", 0.0))

@@ -36,7 +36,7 @@ def _finished_messages(out: Any) -> list[tuple[str, dict[str, Any]]]:
     from streams import channels
 
     topic = channels.finished_incidents.get_topic_name()
-    return [(key.decode(), orjson.loads(value)) for name, key, value, _ in out.messages
+    return [(key.decode(), orjson.loads(value)) for name, key, value, *_ in out.messages
             if name == topic]
 
 
@@ -137,7 +137,7 @@ def test_an_incident_the_kpi_stage_fails_on_is_dead_lettered_alone(correlation):
     after = _kpi_outcomes()
     assert after.get("added", 0) - before.get("added", 0) == 2
     assert after.get("processing_error", 0) - before.get("processing_error", 0) == 1
-    dead = [orjson.loads(value) for name, _, value, _ in kpi_out.messages
+    dead = [orjson.loads(value) for name, _, value, *_ in kpi_out.messages
             if name == channels.dead_letters.get_topic_name()]
     assert len(dead) == 1
     assert (dead[0]["stage"], dead[0]["source_offset"]) == ("kpi", 9)

@@ -61,10 +61,10 @@ def test_writes_wait_in_the_outbox_with_their_partition_and_bytes() -> None:
     assert sent_soon == []  # nothing through Faust's per-record futures
     changelog = table.changelog_topic.get_topic_name()
     assert app.changelog.messages.messages == [
-        (changelog, b'"a"', orjson.dumps({"n": 1}), 2),  # keys in Faust's json codec
-        (changelog, b'"b"', orjson.dumps({"n": 2}), 2),
-        (changelog, b'"a"', None, 2),  # a delete is a tombstone
-        (changelog, b'"c"', orjson.dumps([1, "x"]), 3),
+        (changelog, b'"a"', orjson.dumps({"n": 1}), 2, None),  # keys in Faust's json codec
+        (changelog, b'"b"', orjson.dumps({"n": 2}), 2, None),
+        (changelog, b'"a"', None, 2, None),  # a delete is a tombstone
+        (changelog, b'"c"', orjson.dumps([1, "x"]), 3, None),
     ]
     assert app.changelog.tables == {changelog: table}  # whose offsets its records persist
     assert dict(table.items()) == {"b": {"n": 2}, "c": [1, "x"]}  # the store has them now
@@ -83,7 +83,7 @@ def test_the_record_is_what_faust_would_have_sent() -> None:
 
     outbox = app.changelog
     asyncio.run(write())
-    (_, key, value, partition), = outbox.messages.messages
+    (_, key, value, partition, _), = outbox.messages.messages
     faust_key, _ = table.changelog_topic.prepare_key(faust_sent[0]["key"],
                                                      faust_sent[0]["key_serializer"])
     faust_value, _ = table.changelog_topic.prepare_value(faust_sent[0]["value"],

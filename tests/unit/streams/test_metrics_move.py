@@ -326,7 +326,7 @@ def test_kpi_dead_letters_an_incident_it_fails_on():
     out = Outbox(app)
     kpi_agent.take(event, out)  # does not raise
     assert value("rtcc_kpi_incidents_total", outcome="processing_error") == before + 1
-    [(topic, _, raw, _)] = out.messages
+    [(topic, _, raw, *_)] = out.messages
     assert topic == channels.dead_letters.get_topic_name()
     record = orjson.loads(raw)
     assert (record["stage"], record["reason"], record["source_offset"]) == \
