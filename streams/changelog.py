@@ -89,6 +89,16 @@ class DeferredChangelogTable(faust.Table):
         self._maybe_del_key_ttl(key, partition)
         self._sensor_on_del(self, key)
 
+    def _verify_source_topic_partitions(self, source_topic: str) -> None:
+        """Faust's check that the changelog has the source topic's partitions, except
+        while the consumer's metadata does not show the changelog yet (0 partitions):
+        Faust created it at start-up, and a first checkpoint soon after a fresh deployment
+        found it missing from the metadata, took that for a mismatch and crashed the
+        agent. Not a mismatch: checked again at the next write."""
+        if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:
+            return
+        super()._verify_source_topic_partitions(source_topic)
+
     def _defer(self, outbox: ChangelogOutbox, key: Any, value: Any,
                value_serializer: Any) -> int:
         partition = self.partition_for_key(key)  # the current event's: see current_event

@@ -211,3 +211,27 @@ def test_a_failed_or_cancelled_send_persists_no_offset(failure: Exception | None
 
     asyncio.run(main())
     assert persisted == []
+
+
+def test_a_changelog_the_metadata_does_not_show_yet_is_no_mismatch(monkeypatch) -> None:
+    """Right after a fresh deployment the consumer's metadata can lack the changelog Faust
+    has just created (0 partitions): a write then goes on and the check comes again; a
+    real mismatch still stops the agent, as Faust's does."""
+    from faust.exceptions import PartitionsMismatch
+
+    app, table = _table()
+    _faust_path(table)
+    counts = {"norm": 4, table.changelog_topic_name: 0}
+    monkeypatch.setattr(app.consumer, "topic_partitions", counts.get)
+
+    async def write(key: str) -> None:
+        with current_event(_event(1)):  # type: ignore[arg-type]
+            table[key] = 1
+
+    asyncio.run(write("a"))  # not shown yet: no crash
+    counts[table.changelog_topic_name] = 2
+    with pytest.raises(PartitionsMismatch):
+        asyncio.run(write("b"))
+    counts[table.changelog_topic_name] = 4
+    asyncio.run(write("c"))
+    assert "a" in table and "c" in table
