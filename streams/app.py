@@ -30,15 +30,17 @@ class App(faust.App):
 
     checkpoint_every_s = 0.2  # while waiting for acks
 
-    def __init__(self, *args: Any, fetch_max_wait_s: float = 1.5, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_s: float = 1.5, fetch_min_bytes: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_wait_empty: list[Callable[[], Awaitable[object]]] = []
         self.changelog = ChangelogOutbox(self)  # sent by each checkpoint (streams/changelog.py)
         self.fetch_max_wait_s = fetch_max_wait_s  # streams/fetching.py
+        self.fetch_min_bytes = fetch_min_bytes
 
     def _new_transport(self) -> fetching.Transport:
-        """The Kafka transport whose fetches wait at most `fetch_max_wait_s` (every broker
-        URL here is kafka://)."""
+        """The Kafka transport whose fetches wait at most `fetch_max_wait_s` for
+        `fetch_min_bytes` (every broker URL here is kafka://)."""
         return fetching.Transport(self.conf.broker_consumer, self)
 
     async def _write_checkpoints(self) -> None:
@@ -88,6 +90,7 @@ def create_app(settings: Settings) -> App:
         # Changelog records leave with the checkpoint that wrote them (streams/changelog.py).
         Table=DeferredChangelogTable,
         fetch_max_wait_s=settings.fetch_max_wait_s,
+        fetch_min_bytes=settings.fetch_min_bytes,
     )
 
 

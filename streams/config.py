@@ -208,11 +208,18 @@ class Settings:
         "(Faust's default, 60 s, paused the picture a minute after each kill -9; heartbeats "
         "come from the consumer's own thread, so a busy worker still sends them).")
     fetch_max_wait_s: float = _setting(
-        "RTCC_FETCH_MAX_WAIT_S", 0.05, float,
+        "RTCC_FETCH_MAX_WAIT_S", 0.02, float,
         "Longest time the broker holds a worker's fetch when the partitions in it have "
-        "nothing new. A partition with records still buffered joins the next fetch only "
-        "after the one in flight returns, so this is also how long a busy partition can "
-        "wait behind quiet ones (streams/fetching.py; Faust fixes it at 1.5 s).")
+        "less than RTCC_FETCH_MIN_BYTES new. A partition with records still buffered joins "
+        "the next fetch only after the one in flight returns, so this is also how long a "
+        "busy partition can wait behind quiet ones (streams/fetching.py; Faust fixes it at "
+        "1.5 s).")
+    fetch_min_bytes: int = _setting(
+        "RTCC_FETCH_MIN_BYTES", 16384, int,
+        "How much new data the broker waits for (up to RTCC_FETCH_MAX_WAIT_S) before it "
+        "answers a worker's fetch. 1 (Kafka's default): at once, a fetch per record or two "
+        "on a live feed, each listing every assigned partition; more: fewer, fuller "
+        "fetches, each stage up to the wait later (streams/fetching.py).")
     producer_max_batch_bytes: int = _setting(
         "RTCC_PRODUCER_MAX_BATCH_BYTES", 256 * 1024, int,
         "Largest produce batch per partition, in bytes.")

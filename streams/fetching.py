@@ -8,10 +8,15 @@ partitions), the broker keeps it for the whole `fetch_max_wait_ms`, and Faust fi
 1,500 ms. A correlation worker split from ingest then applied events 1.2-1.5 s late in
 about half the runs, and 80-90 ms late in the others (bench/NOTES.md, section 16).
 
-`RTCC_FETCH_MAX_WAIT_S` sets it instead. Records that are there are returned at once
-whatever the wait (fetch_min_bytes is 1). What a short wait costs: an idle worker's fetch
+`RTCC_FETCH_MAX_WAIT_S` sets it instead. What a short wait costs: an idle worker's fetch
 every so often, answered empty, and on a live feed more and smaller fetches (~5 % more CPU
 per event at 1,000 events/s).
+
+`RTCC_FETCH_MIN_BYTES` sets how much new data a fetch waits for. At 1 (Kafka's default) the
+broker answers as soon as any record arrives: on a live feed that is a fetch per record or
+two, 200 a second at 100 events/s, and each request and response lists every assigned
+partition (45 in one worker), encoded and decoded by aiokafka in Python on the consumer's
+thread (bench/NOTES.md, section 26).
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, whose aiokafka consumer waits at most `app.fetch_max_wait_s`."""
+    """Faust's consumer thread, whose aiokafka consumer waits at most `app.fetch_max_wait_s`
+    for `app.fetch_min_bytes`."""
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        # Read when the consumer starts and builds its Fetcher; there is no setting for it.
+        # Read when the consumer starts and builds its Fetcher; Faust has no setting for them.
         consumer._fetch_max_wait_ms = fetch_max_wait_ms(self.app)
+        consumer._fetch_min_bytes = max(1, int(self.app.fetch_min_bytes))
         return consumer
 
 
