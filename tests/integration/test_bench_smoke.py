@@ -42,3 +42,17 @@ def test_bench_runs_every_stage(services, tmp_path, monkeypatch):
     markdown = out.with_suffix(".md").read_text()
     assert markdown.startswith("## pipeline bench")
     assert "- records written per event by topic: " in markdown
+
+
+@pytest.mark.timeout(300)
+def test_live_cpu_measures_an_idle_and_a_fed_worker(services, monkeypatch, capsys):
+    from bench import live_cpu
+
+    monkeypatch.setenv("RTCC_KAFKA_BOOTSTRAP", services.kafka_bootstrap)
+    assert live_cpu.main(["--rates", "0,50", "--seconds", "1", "--warmup-s", "1"]) == 0
+    rows = [line.strip("|").split("|") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0].replace(",", "")) for r in rows] == [0, 50]
+    idle, fed = (float(r[1]) for r in rows)
+    assert idle > 0 and fed > 0  # the worker was alive and measured in both
+    assert rows[0][2].strip() == "n/a" and float(rows[1][2]) > 0
