@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import tempfile
 import threading
 import time
@@ -26,13 +25,11 @@ import uuid
 from pathlib import Path
 
 from bench.ingest import proc_usage
-from bench.pipeline import (MILWAUKEE_EVENTS, delete_deployment, preload, start_workers,
+from bench.pipeline import (PIPELINE_STAGES, delete_deployment, paced_feed, start_workers,
                             wait_ready)
 from streams import admin, config
 from streams.config import Settings
 from streams.processes import stop
-
-STAGES = "ingest,correlate,kpi"
 
 
 def worker_cores(settings: Settings, rate: int, seconds: float, warmup_s: float,
@@ -43,11 +40,9 @@ def worker_cores(settings: Settings, rate: int, seconds: float, warmup_s: float,
     sender: threading.Thread | None = None
     try:
         wait_ready(configs)
-        if rate:  # the feed outlasts the measurement; copies of the data set beyond one
+        if rate:  # the feed outlasts the measurement
             events = int(rate * (warmup_s + seconds + 2))
-            repeat = math.ceil(events / MILWAUKEE_EVENTS)
-            sender = threading.Thread(target=preload, args=(
-                settings, repeat, math.ceil(events / repeat), rate))
+            sender = threading.Thread(target=paced_feed, args=(settings, events, rate))
             sender.start()
         time.sleep(warmup_s)
         cpu0, t0 = proc_usage(procs[0].pid)[0], time.monotonic()
@@ -76,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         for rate in rates:
             run = uuid.uuid4().hex[:8]
             settings = dataclasses.replace(base, topic_prefix=f"bench.cpu.{run}.",
-                                           app_id=f"rtcc-bench-cpu-{run}", stages=STAGES,
+                                           app_id=f"rtcc-bench-cpu-{run}", stages=PIPELINE_STAGES,
                                            table_store="rocksdb://")
             try:
                 cores = worker_cores(settings, rate, args.seconds, args.warmup_s,

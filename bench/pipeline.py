@@ -55,6 +55,7 @@ from streams.topics import CAD_EVENTS, NORMALISED, SA_UPDATES, TopicSpec
 
 PLAIN_OUT = TopicSpec("bench.plain.out", "Baseline P: source messages forwarded by plain Faust.")
 MILWAUKEE_EVENTS = 33_968
+PIPELINE_STAGES = "ingest,correlate,kpi"  # row B's worker: every stage up to the SA topics
 POLL_S = 0.05  # the first polls of a run; then poll_s(): every scrape costs the worker CPU
 FULL_REPEAT = 30  # 30 x 33,968 = 1,019,040 events
 
@@ -129,6 +130,13 @@ def preload(settings: Settings, repeat: int, limit: int | None,
     options = player.ReplayOptions(pacing=pacing, repeat=repeat, limit=limit, progress=False)
     return player.replay(prof, prof.data_path(settings.shared_data_dir),
                          settings.topic(CAD_EVENTS.name), settings.kafka_bootstrap, options)
+
+
+def paced_feed(settings: Settings, events: int, rate: float) -> Any:
+    """At least `events` of the replay at `rate`: copies of the data set beyond one, each
+    cut to the rows needed."""
+    repeat = math.ceil(events / MILWAUKEE_EVENTS)
+    return preload(settings, repeat, math.ceil(events / repeat), rate)
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
@@ -606,7 +614,6 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
     admin.create_topics(settings)
     layout = admin.list_topics(settings)
     n = max(1, int(rate * (seconds + feed_end_s(settings))))
-    repeat = math.ceil(n / MILWAUKEE_EVENTS)
     procs, configs, logs = [], [], []
     for i, stages in enumerate(split or [settings.stages]):  # one worker per group of stages
         started = start_workers(dataclasses.replace(settings, stages=stages), 1, tmp,
@@ -620,11 +627,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
         watch = VisibilityWatch(settings.kafka_bootstrap, updates_topic, layout[updates_topic])
         cpu0 = sum(proc_usage(p.pid)[0] for p in procs)
         box: dict[str, Any] = {}
-        # the replay's limit is in rows (one event each) of each copy; copies cover
-        # rate x seconds beyond one data set
-        rows = math.ceil(n / repeat)
-        sender = threading.Thread(target=lambda: box.update(
-            s=preload(settings, repeat, rows, rate)))
+        sender = threading.Thread(target=lambda: box.update(s=paced_feed(settings, n, rate)))
         sender.start()
         sender.join()
         sent = box["s"].events_sent
@@ -844,7 +847,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help=f"Milwaukee copies (default {FULL_REPEAT})")
     parser.add_argument("--events", type=int, help="only the first N rows of each copy")
     parser.add_argument("--partitions", type=int, help="default RTCC_TOPIC_PARTITIONS")
-    parser.add_argument("--stages", default="ingest,correlate,kpi",
+    parser.add_argument("--stages", default=PIPELINE_STAGES,
                         help="RTCC_STAGES of the pipeline workers")
     parser.add_argument("--store", default="rocksdb://", help="table store of the workers")
     parser.add_argument("--idle-s", type=float, default=1.0,

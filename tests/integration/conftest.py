@@ -27,21 +27,14 @@ from agents.ingest.progress import is_mark
 from streams import admin
 from streams.processes import free_port, scrape_metrics, start_worker, stop
 from streams.config import REPO_ROOT, Settings, load
+from tests.required import unavailable
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @dataclass(frozen=True)
 class Services:
     kafka_bootstrap: str
     redis_url: str
-
-
-def unavailable(why: str) -> None:
-    """Skip on a developer machine without the service; fail in CI, where it must run."""
-    if IN_CI:
-        pytest.fail(f"integration services unavailable in CI: {why}")
-    pytest.skip(f"integration services unavailable: {why}")
 
 
 def _answers(host_port: str, timeout: float = 2.0) -> bool:

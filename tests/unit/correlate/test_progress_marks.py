@@ -69,12 +69,12 @@ def test_a_batch_carries_its_mark_once_to_each_partition_it_writes_to():
     from agents.ingest import agents as ingest
     from streams import channels
     from streams.app import app, settings
-    from tests.unit.streams.test_metrics_move import _near_area_border, message
+    from tests.unit.source_messages import message, near_area_border
 
     mark = _marks_at(time.time(), 1000.0)
     carrier, out = MarkCarrier(mark), Outbox(app)
     for offset in range(3):  # near a border: each event and its ghosts, several partitions
-        ingest.process("cad", message(settings.topic("cad.events"), _near_area_border(),
+        ingest.process("cad", message(settings.topic("cad.events"), near_area_border(),
                                       offset), out, [], carrier)
     normalised = [(partition, headers) for topic, _, _, partition, headers in out.messages
                   if topic == channels.normalised.get_topic_name()]

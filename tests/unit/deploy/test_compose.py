@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
@@ -11,6 +10,7 @@ import yaml
 
 from streams.config import REPO_ROOT, Settings, load
 from streams.topics import ALL_TOPICS
+from tests.required import unavailable
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +18,7 @@ def compose() -> dict:
     """The file as docker-compose itself resolves it (anchors, defaults, validation)."""
     binary = shutil.which("docker-compose")
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
-        pytest.skip("docker-compose is not installed")
+        unavailable("docker-compose is not installed (apt-get install docker-compose)")
     result = subprocess.run([binary, "-f", str(REPO_ROOT / "docker-compose.yml"), "config"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ import yaml
 from streams.replay import profile as profiles
 from streams.replay.mapping import MappedRow
 from streams.replay.player import map_rows, read_rows
+from tests.required import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +21,7 @@ def data_dir() -> Path:
     for candidate in (os.environ.get("RTCC_SHARED_DATA_DIR"), "/work/shared/data"):
         if candidate and (Path(candidate) / "milwaukee_pd_cfs").is_dir():
             return Path(candidate)
-    pytest.skip("shared data sets not found (set RTCC_SHARED_DATA_DIR)")
+    unavailable("shared data sets not found (set RTCC_SHARED_DATA_DIR)")
 
 
 Real = tuple[profiles.Profile, list[dict[str, Any]], list[MappedRow]]

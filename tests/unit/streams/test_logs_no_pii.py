@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("RTCC_TABLE_STORE", "memory://")
 
 from tests.samples import MKE_CALL, TORONTO  # noqa: E402
-from tests.unit.streams.test_metrics_move import message  # noqa: E402
+from tests.unit.source_messages import message  # noqa: E402
 
 PII = {"caller_name": "Jane PII-Roe", "caller_phone": "414-555-0199",
        "narrative": "PII-NARRATIVE caller says her neighbour Bob PII-Smith has a gun"}

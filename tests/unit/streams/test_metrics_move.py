@@ -13,18 +13,17 @@ import uuid
 from types import SimpleNamespace
 from typing import Any, Callable
 
-import h3
 import orjson
 import pytest
 from faust.types import TP
-from faust.types.tuples import Message
 from prometheus_client import REGISTRY
 
 from tests.unit.agent_state import checkpoint_flush  # first: the agents' tables in memory
 
 from streams import metrics  # noqa: E402
-from tests.samples import MKE_CALL  # noqa: E402
 from tests.unit.correlate import factories as f  # noqa: E402
+from tests.unit.source_messages import message, near_area_border  # noqa: E402
+from tests.required import unavailable  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not metrics.ENABLED, reason="RTCC_METRICS_ENABLED=false")
 
@@ -42,12 +41,6 @@ def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def message(source_topic: str, doc: dict[str, Any] | bytes, offset: int = 0) -> Message:
-    raw = doc if isinstance(doc, bytes) else orjson.dumps(doc)
-    return Message(source_topic, 0, offset, time.time(), 0, [], b"k", raw, None,
-                   tp=TP(source_topic, 0))
-
-
 def test_every_metric_has_a_test():
     from tests.unit.deploy.test_alert_rules import exposed_metrics
 
@@ -55,18 +48,6 @@ def test_every_metric_has_a_test():
 
 
 # ------------------------------------------------------------------------------ ingest
-
-
-def _near_area_border() -> dict[str, Any]:
-    """The Milwaukee call moved to 50 m inside a corner of its area (H3 res 6) cell."""
-    area = h3.latlng_to_cell(MKE_CALL["latitude"], MKE_CALL["longitude"], 6)
-    corner = h3.cell_to_boundary(area)[0]
-    centre = h3.cell_to_latlng(area)
-    k = 0.995
-    lat = centre[0] + (corner[0] - centre[0]) * k
-    lon = centre[1] + (corner[1] - centre[1]) * k
-    return {**MKE_CALL, "event_id": f"ghost-{uuid.uuid4().hex[:6]}", "latitude": lat,
-            "longitude": lon}
 
 
 @covers("rtcc_events_in_total", "rtcc_source_last_event_timestamp_seconds",
@@ -85,7 +66,7 @@ def test_ingest_counts_a_normalised_event_and_its_ghosts():
     }
     started = time.time()
     out, observed = Outbox(app), []
-    ingest.process("cad", message(settings.topic("cad.events"), _near_area_border()), out,
+    ingest.process("cad", message(settings.topic("cad.events"), near_area_border()), out,
                    observed)
     assert value("rtcc_events_in_total", source="cad") == before["in"] + 1
     assert value("rtcc_source_last_event_timestamp_seconds", source="cad") >= started
@@ -425,7 +406,7 @@ def test_serving_sink_counts_writes_errors_and_backlog():
         try:
             await asyncio.wait_for(client.ping(), 2.0)
         except Exception:  # noqa: BLE001
-            pytest.skip("no Redis at RTCC_REDIS_URL")
+            unavailable(f"no Redis at {settings.redis_url}")
         sink = AudienceSink(settings, "operator", client)
         tp = TopicPartition(sink.topic, 0)
         try:
