@@ -623,6 +623,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
     watch: VisibilityWatch | None = None
     try:
         wait_ready(configs)
+        if len(procs) > 1:  # the feed meets a settled group, not its first rebalance
+            wait_group_stable(settings, len(procs))
         updates_topic = settings.topic(SA_UPDATES.name)
         watch = VisibilityWatch(settings.kafka_bootstrap, updates_topic, layout[updates_topic])
         cpu0 = sum(proc_usage(p.pid)[0] for p in procs)
@@ -638,7 +640,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             if _ingest_done(m, sent) and _correlate_done(m, sent):
                 break
             if time.time() - t0 > timeout_s:
-                raise TimeoutError(f"latency run at {rate}/s not drained: {m}")
+                raise TimeoutError(f"latency run at {rate}/s not drained ({sent} sent): "
+                                   f"{[metric_sums(c.web_port) for c in configs]}")
             time.sleep(poll_s(time.time() - t0))
         drained_s = time.time() - t0
         usage = [proc_usage(p.pid) for p in procs]
