@@ -121,22 +121,23 @@ class Row:
 
 
 def preload(settings: Settings, repeat: int, limit: int | None,
-            rate: float | None = None) -> Any:
+            rate: float | None = None, live_clock: bool = False) -> Any:
     from streams.replay import player, profile
     from streams.replay.plan import Pacing
 
     prof = profile.load(PROFILE)
     pacing = Pacing("rate", rate) if rate else Pacing("max", 0.0)
-    options = player.ReplayOptions(pacing=pacing, repeat=repeat, limit=limit, progress=False)
+    options = player.ReplayOptions(pacing=pacing, repeat=repeat, limit=limit, progress=False,
+                                   live_clock=live_clock)
     return player.replay(prof, prof.data_path(settings.shared_data_dir),
                          settings.topic(CAD_EVENTS.name), settings.kafka_bootstrap, options)
 
 
-def paced_feed(settings: Settings, events: int, rate: float) -> Any:
+def paced_feed(settings: Settings, events: int, rate: float, live_clock: bool = False) -> Any:
     """At least `events` of the replay at `rate`: copies of the data set beyond one, each
-    cut to the rows needed."""
+    cut to the rows needed. `live_clock`: each event stamped with the time it is sent."""
     repeat = math.ceil(events / MILWAUKEE_EVENTS)
-    return preload(settings, repeat, math.ceil(events / repeat), rate)
+    return preload(settings, repeat, math.ceil(events / repeat), rate, live_clock)
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
@@ -582,26 +583,29 @@ def update_latencies(arrived: dict[str, int], updates: list[Any],
     return sorted(out)
 
 
-def feed_end_s(settings: Settings) -> float:
+def feed_end_s(settings: Settings, live_clock: bool = False) -> float:
     """How long a latency run's feed goes on after its measured events: past the longest
     an event waits for the feed's progress (an idle period and a progress mark), with a
-    margin."""
-    return settings.idle_s + settings.mark_interval_s + 1.0
+    margin; on a live clock also past the lateness every event is held for."""
+    return (settings.idle_s + settings.mark_interval_s + 1.0
+            + (settings.lateness_s if live_clock else 0.0))
 
 
 def run_latency(base: Settings, rate: int, seconds: float, tmp: Path,
-                timeout_s: float, split: list[str] | None = None) -> dict[str, Any]:
+                timeout_s: float, split: list[str] | None = None,
+                live_clock: bool = False) -> dict[str, Any]:
     tag = f"lat{rate}"
     settings = dataclasses.replace(base, topic_prefix=f"{base.topic_prefix}{tag}.",
                                    app_id=f"{base.app_id}-{tag}")
     try:
-        return _latency(settings, rate, seconds, tmp, timeout_s, split)
+        return _latency(settings, rate, seconds, tmp, timeout_s, split, live_clock)
     finally:
         delete_deployment(settings, [settings.app_id])
 
 
 def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
-             timeout_s: float, split: list[str] | None = None) -> dict[str, Any]:
+             timeout_s: float, split: list[str] | None = None,
+             live_clock: bool = False) -> dict[str, Any]:
     """One deployment at one input rate; `split`: one worker per group of stages instead
     of one worker running them all (CPU is summed over the workers, RSS is the largest).
 
@@ -609,11 +613,13 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
     at the same rate for `feed_end_s(settings)`, so that the events measured meet a live
     feed, as in an operations room. The last events of a feed that stops wait for it to
     count as idle (RTCC_IDLE_S, README "Event time, not arrival order"): that wait is
-    reported on its own, as the p99 over every event (`p99_all_ms`)."""
+    reported on its own, as the p99 over every event (`p99_all_ms`). `live_clock`: the
+    events carry the time they are sent as their event time, as a live feed does, instead
+    of the data's own times replayed faster than they happened."""
     tag = f"lat{rate}"
     admin.create_topics(settings)
     layout = admin.list_topics(settings)
-    n = max(1, int(rate * (seconds + feed_end_s(settings))))
+    n = max(1, int(rate * (seconds + feed_end_s(settings, live_clock))))
     procs, configs, logs = [], [], []
     for i, stages in enumerate(split or [settings.stages]):  # one worker per group of stages
         started = start_workers(dataclasses.replace(settings, stages=stages), 1, tmp,
@@ -629,7 +635,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
         watch = VisibilityWatch(settings.kafka_bootstrap, updates_topic, layout[updates_topic])
         cpu0 = sum(proc_usage(p.pid)[0] for p in procs)
         box: dict[str, Any] = {}
-        sender = threading.Thread(target=lambda: box.update(s=paced_feed(settings, n, rate)))
+        sender = threading.Thread(target=lambda: box.update(s=paced_feed(settings, n, rate,
+                                                                           live_clock)))
         sender.start()
         sender.join()
         sent = box["s"].events_sent
@@ -676,7 +683,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             "p50_ms": 1000 * percentile(lat, 0.50), "p95_ms": 1000 * percentile(lat, 0.95),
             "p99_ms": 1000 * percentile(lat, 0.99), "max_ms": 1000 * (lat[-1] if lat else
                                                                       float("nan")),
-            "measured_s": seconds, "feed_end_s": feed_end_s(settings),
+            "measured_s": seconds, "feed_end_s": feed_end_s(settings, live_clock),
             "p99_all_ms": 1000 * percentile(everything, 0.99),
             "visible_p50_ms": 1000 * percentile(visible, 0.50),
             "visible_p99_ms": 1000 * percentile(visible, 0.99),
@@ -829,9 +836,10 @@ def measure(settings: Settings, args: argparse.Namespace, tmp: Path,
             print(f"bench: latency at {rate:,} events/s, {guarantee.processing_guarantee}",
                   file=sys.stderr)
             lat.append(run_latency(guarantee, rate, args.rate_seconds, tmp, args.timeout,
-                                   args.split)
+                                   args.split, args.live_clock)
                        | {"guarantee": guarantee.processing_guarantee
-                          + (f", workers {' / '.join(args.split)}" if args.split else "")})
+                          + (f", workers {' / '.join(args.split)}" if args.split else "")
+                          + (", live clock" if args.live_clock else "")})
             print(f"bench: latency at {rate:,}/s: p50 {lat[-1]['p50_ms']:.0f} ms, p99 "
                   f"{lat[-1]['p99_ms']:.0f} ms, drained {lat[-1]['drain_after_send_s']:.1f} s "
                   "after the last send", file=sys.stderr)
@@ -862,6 +870,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="input rates of the latency runs (empty: none)")
     parser.add_argument("--rate-seconds", type=float,
                         help="seconds of input per latency rate (default 30; --quick 5)")
+    parser.add_argument("--live-clock", action="store_true",
+                        help="latency runs: each event stamped with the time it is sent, as "
+                             "on a live feed (the default replays the data's own times "
+                             "faster than they happened)")
     parser.add_argument("--split", type=lambda t: [g for g in t.split("/") if g.strip()],
                         help="latency runs with one worker per group of stages, e.g. "
                         "'ingest/correlate,kpi' (default: one worker with --stages)")

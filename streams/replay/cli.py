@@ -25,6 +25,10 @@ pacing (one of; default --speed 60):
          (use with --max or a high --speed to pre-load "the last N days").
   ISO    e.g. 2024-06-01T08:00:00-05:00: the first event is stamped then.
 
+--live-clock moves each message's times as it is sent, so that its event time is that
+second: a live feed at any pacing (with --rate, what an operations room sees; the
+pipeline then holds each event RTCC_LATENESS_S for event-time order).
+
 --repeat K sends the selected data K times; copy k>0 has every id suffixed "#k" and every
 time moved k x (the data's span + one mean gap), so copies are distinct incidents that
 follow one another. With --no-shift-ids the copies are identical messages (ids and times),
@@ -79,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the first N rows (after ordering by time)")
     parser.add_argument("--time-shift", metavar="now|end|ISO",
                         help="shift every time so the first event is now (see below)")
+    parser.add_argument("--live-clock", action="store_true",
+                        help="stamp each event with the time it is sent (see below)")
     parser.add_argument("--repeat", type=_positive(int), default=1, metavar="K",
                         help="send the data K times, ids suffixed #k, times shifted")
     parser.add_argument("--no-shift-ids", dest="shift_ids", action="store_false",
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     options = player.ReplayOptions(
         pacing=pacing, limit=args.limit, offset_rows=args.offset_rows, time_shift=time_shift,
         repeat=args.repeat, shift_ids=args.shift_ids, compression=args.compression,
-        progress=not args.quiet,
+        progress=not args.quiet, live_clock=args.live_clock,
     )
     path = args.file or prof.data_path(settings.shared_data_dir)
     topic = args.topic or settings.topic(prof.source.topic.name)

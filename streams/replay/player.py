@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol, TextIO
 import orjson
 
 from streams.replay.mapping import MappedEvent, MappedRow, map_row
-from streams.replay.plan import Pacing, Plan, build
+from streams.replay.plan import Pacing, Plan, build, shifted
 from streams.replay.profile import Profile, ProfileError, check_columns
 
 COMPRESSIONS = ("none", "gzip")  # lz4/snappy/zstd need extra packages aiokafka does not ship
@@ -213,6 +214,9 @@ class ReplayOptions:
     compression: str = "none"
     progress: bool = True
     chunk: int = 2000  # send() futures awaited together
+    # Each message's times moved so that its event time is the second it is sent in: a live
+    # feed at any pacing (`--live-clock`).
+    live_clock: bool = False
 
 
 def prepare(profile: Profile, path: Path, options: ReplayOptions,
@@ -229,10 +233,21 @@ def encode(event: MappedEvent) -> tuple[bytes, bytes]:
     return event.key.encode("utf-8"), orjson.dumps(event.message)
 
 
+def on_live_clock(plan: Plan, event: MappedEvent, now: float) -> MappedEvent:
+    """`event` with every time moved by one offset, so that its event time (the profile's
+    order) is the whole second `now` falls in: what a source system would stamp on an event
+    it sends as it happens. Its other times keep their distance to it."""
+    at = event.times.get(plan.profile.order_by)
+    if at is None:
+        return event
+    return shifted(plan.profile, event, math.floor(now) - at.timestamp(), 0.0, "")
+
+
 async def produce(plan: Plan, topic: str, producer: Producer, options: ReplayOptions,
                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                   clock: Callable[[], float] = time.monotonic,
-                  progress_stream: TextIO | None = None) -> ReplaySummary:
+                  progress_stream: TextIO | None = None,
+                  wall: Callable[[], float] = time.time) -> ReplaySummary:
     """Send the plan's events, paced; return the summary. Stops at the first failed send."""
     total = len(plan)
     progress = Progress(total, progress_stream, options.progress, clock=clock)
@@ -274,6 +289,8 @@ async def produce(plan: Plan, topic: str, producer: Producer, options: ReplayOpt
                     pending.clear()
                 progress.update(sent, last_time)
                 await sleep(wait)
+            if options.live_clock:
+                event = on_live_clock(plan, event, wall())
             key, value = encode(event)
             pending.append(await producer.send(topic, value=value, key=key))
             stamp = event.message.get(time_field)

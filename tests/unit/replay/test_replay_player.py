@@ -178,3 +178,37 @@ def test_cli_list(capsys) -> None:
     assert cli.run(_args("--list")) == 0
     out = capsys.readouterr().out
     assert "sf_fire_cfs" in out and "cad" in out and "INVALID" not in out
+
+
+def test_live_clock_stamps_each_event_with_the_second_it_is_sent(real) -> None:
+    """A live feed at any pacing: each message's event time is the second it is sent in,
+    and its other times keep their distance to it; without the option nothing moves."""
+    from datetime import datetime
+
+    prof, rows, mapped = real("milwaukee_pd_cfs")
+    plan = build(prof, mapped, limit=5)
+    walls = iter([1_800_000_000.25, 1_800_000_000.9, 1_800_000_003.5, 1_800_000_007.0,
+                  1_800_000_007.99])
+    producer = FakeProducer()
+    clock = FakeClock()
+    asyncio.run(produce(plan, "t", producer, ReplayOptions(pacing=Pacing("max"),
+                                                           progress=False, live_clock=True),
+                        sleep=clock.sleep, clock=clock, progress_stream=io.StringIO(),
+                        wall=lambda: next(walls)))
+    sent = [orjson.loads(value) for _, _, value in producer.sent]
+
+    def epoch(text: str) -> float:
+        return datetime.fromisoformat(text).timestamp()
+
+    assert [epoch(m["event_time"]) for m in sent] == [1_800_000_000, 1_800_000_000,
+                                                      1_800_000_003, 1_800_000_007,
+                                                      1_800_000_007]
+    for message, event in zip(sent, plan):
+        original = event.message
+        assert message["event_id"] == original["event_id"]
+        assert (epoch(message["received_time"]) - epoch(message["event_time"])
+                == epoch(original["received_time"]) - epoch(original["event_time"]))
+
+    _, plain, _ = _run(plan, ReplayOptions(pacing=Pacing("max"), progress=False))
+    assert [orjson.loads(value)["event_time"] for _, _, value in plain.sent] == [
+        event.message["event_time"] for event in plan]
