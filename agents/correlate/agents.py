@@ -181,7 +181,7 @@ def observe_marks(watermarks: Watermarks, doc: dict[str, Any]) -> None:
     for mark in origin_marks(doc):
         watermarks.observe_mark(mark["origin"], mark.get("max_ts"), mark.get("last_event_wall"),
                                 mark["wall"], mark.get("caught_up", True),
-                                mark.get("caught_up_wall"))
+                                mark.get("caught_up_wall"), mark.get("read_wall"))
 
 
 def handle(partition: int, doc: dict[str, Any], out: Outbox,

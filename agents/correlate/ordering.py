@@ -52,6 +52,10 @@ class _Origin:
     # The ingest wall clock at which `caught_up` was last known true: the fetch that showed
     # the partition's end (it can be older than the mark when ingest's loop was busy).
     caught_up_wall: float | None = None
+    # The ingest wall clock of the latest fetch whose records ingest had all handled and sent
+    # (so this stage has read their events): true also of a busy partition that is never
+    # quite caught up. Unlike `caught_up`, an event does not undo it.
+    read_wall: float | None = None
 
 
 @dataclass
@@ -83,9 +87,11 @@ class Watermarks:
             entry.first_known_wall = self.stream_wall
 
     def observe_mark(self, origin: str, max_ts: float | None, last_event_wall: float | None,
-                     wall: float, caught_up: bool = True, as_of: float | None = None) -> None:
+                     wall: float, caught_up: bool = True, as_of: float | None = None,
+                     read_wall: float | None = None) -> None:
         """A progress mark of `origin`, written by ingest at `wall`; `caught_up` holds as of
-        `as_of` (the fetch that saw the partition's end; `wall` when not given)."""
+        `as_of` (the fetch that saw the partition's end; `wall` when not given); every record
+        appended before `read_wall` has been read."""
         if self.started_wall is None:
             self.started_wall = wall
         if self.stream_wall is None or wall > self.stream_wall:
@@ -102,6 +108,8 @@ class Watermarks:
         entry.last_mark_wall = wall
         entry.caught_up_wall = (min(as_of, wall) if as_of is not None else wall) if caught_up \
             else None
+        if read_wall is not None and (entry.read_wall is None or read_wall > entry.read_wall):
+            entry.read_wall = min(read_wall, wall)
 
     def _holds(self, entry: _Origin) -> bool:
         if self.stream_wall is None:
@@ -125,9 +133,13 @@ class Watermarks:
         then, give or take the lateness. Without this, one quiet live feed would hold every
         other feed's events back until it spoke or went idle. A replay of old data is not
         live, and progresses by its event times alone.
+        A busy live feed is rarely caught up at the moment of a mark (records keep coming),
+        but it has been read past an earlier fetch (`read_wall`), and vouches up to that.
         """
-        seen_end = entry.caught_up_wall
-        if (entry.caught_up and seen_end is not None and entry.max_ts > NEG_INF
+        seen_end = entry.caught_up_wall if entry.caught_up else None
+        if entry.read_wall is not None and (seen_end is None or entry.read_wall > seen_end):
+            seen_end = entry.read_wall
+        if (seen_end is not None and entry.max_ts > NEG_INF
                 and seen_end - entry.max_ts < self.live_window_s):
             return max(entry.max_ts, seen_end)
         return entry.max_ts

@@ -142,9 +142,12 @@ def current_mark() -> dict | None:
     # assignment, and at each commit); there is no public accessor for it.
     committed = getattr(app.consumer, "_committed_offset", {})
     origin = lambda tp: f"{tp.topic}:{tp.partition}"  # noqa: E731
+    # The fetch times before the highwaters: a fetch landing in between then pairs an older
+    # time with a newer highwater, which claims less than it could, never more.
+    polled = {origin(tp): _polled_at(tp) for tp in assigned}
     return progress.marks({origin(tp): app.consumer.highwater(tp) for tp in assigned},
                           time.time(), {origin(tp): committed.get(tp) for tp in assigned},
-                          {origin(tp): _polled_at(tp) for tp in assigned})
+                          polled)
 
 
 @app.timer(interval=settings.mark_interval_s)

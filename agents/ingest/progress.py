@@ -20,6 +20,7 @@ start, which covers every event sent before it, as a mark message in its place w
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -77,12 +78,24 @@ class MarkCarrier:
         return self.headers
 
 
+# Recent fetches remembered per source partition (`SourceProgress.fetches`): a busy
+# partition is read past one of the last few, never further behind (bench/NOTES.md, 31).
+FETCHES_KEPT = 16
+
+
 @dataclass
 class SourceProgress:
     started_wall: float
     max_ts: dict[str, float] = field(default_factory=dict)
     last_event_wall: dict[str, float] = field(default_factory=dict)
     last_offset: dict[str, int] = field(default_factory=dict)
+    # Per origin, (highwater, wall time of the fetch that gave it) of recent fetches, oldest
+    # first. A partition read past a fetch's highwater has had every record appended before
+    # that fetch handled, though newer records may wait. While records keep coming the
+    # consumer's latest fetch is mostly ahead of what ingest has handled, so "caught up"
+    # with the latest was rarely true, and a live source vouched for nothing but its
+    # events' times, to the second (bench/NOTES.md, section 31).
+    fetches: dict[str, deque] = field(default_factory=dict)
 
     def observe(self, origin: str, ts: float | None, wall: float, offset: int) -> None:
         """A message of `origin` was handled; `ts` is its event time when it was valid."""
@@ -101,11 +114,31 @@ class SourceProgress:
         and reading resumes at the committed offset. Without it a partition read to its end
         before a restart never counted as caught up again, and held the watermark forever.
         """
-        last = self.last_offset.get(origin)
         if highwater is None:
-            return last is None and committed is None
-        following = max(last + 1 if last is not None else 0, committed or 0)
-        return following >= highwater
+            return self.last_offset.get(origin) is None and committed is None
+        return self._following(origin, committed) >= highwater
+
+    def _following(self, origin: str, committed: int | None) -> int:
+        last = self.last_offset.get(origin)
+        return max(last + 1 if last is not None else 0, committed or 0)
+
+    def read_past(self, origin: str, highwater: int | None, polled: float | None,
+                  committed: int | None = None) -> float | None:
+        """The wall time of the latest fetch of `origin` whose highwater ingest has read
+        past (every record appended before it handled), None when none is known; remembers
+        this fetch for the marks to come."""
+        seen = self.fetches.setdefault(origin, deque(maxlen=FETCHES_KEPT))
+        if highwater is not None and polled is not None and (not seen
+                                                              or seen[-1][1] < polled):
+            seen.append((highwater, polled))
+        following = self._following(origin, committed)
+        newest = None  # highwaters only grow: the fetches read past are the oldest ones
+        while seen and seen[0][0] <= following:
+            newest = seen.popleft()
+        if newest is None:
+            return None
+        seen.appendleft(newest)  # the next mark may have read past nothing newer
+        return newest[1]
 
     def marks(self, highwaters: Mapping[str, int | None], wall: float,
               committed: Mapping[str, int | None] | None = None,
@@ -116,12 +149,20 @@ class SourceProgress:
         `committed`: the group's committed offset per origin (the next one to read);
         `polled`: the wall time of the fetch that gave each origin's highwater, so that a
         mark says as of when the partition was seen caught up (`caught_up_wall`).
+        `read_wall`: the latest fetch read past (`read_past`), also while a busy partition's
+        latest fetch is ahead of what ingest has handled and it is not caught up: a live
+        source vouches for event time up to it (agents/correlate/ordering.py).
         """
         committed, polled = committed or {}, polled or {}
-        return combined([
-            {"origin": origin, "max_ts": self.max_ts.get(origin),
-             "last_event_wall": self.last_event_wall.get(origin, self.started_wall),
-             "caught_up": self.caught_up(origin, highwaters[origin], committed.get(origin)),
-             "caught_up_wall": polled.get(origin)}
-            for origin in sorted(highwaters)
-        ], wall)
+        entries = []
+        for origin in sorted(highwaters):
+            highwater, at = highwaters[origin], polled.get(origin)
+            entries.append({"origin": origin, "max_ts": self.max_ts.get(origin),
+                            "last_event_wall": self.last_event_wall.get(origin,
+                                                                        self.started_wall),
+                            "caught_up": self.caught_up(origin, highwater,
+                                                        committed.get(origin)),
+                            "caught_up_wall": at,
+                            "read_wall": self.read_past(origin, highwater, at,
+                                                        committed.get(origin))})
+        return combined(entries, wall)

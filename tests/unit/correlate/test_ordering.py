@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import orjson
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from agents.correlate.engine import Correlator
@@ -271,3 +272,57 @@ def test_a_partition_read_to_its_end_before_a_restart_is_caught_up_after_it():
     assert returned.caught_up("cad:0", highwater=120, committed=None) is False
     marks = returned.marks({"cad:0": 120}, 5.0, committed={"cad:0": 120})
     assert marks["origins"][0]["caught_up"] is True
+
+
+def test_a_busy_partition_is_read_past_its_earlier_fetches():
+    """While records keep coming the latest fetch is ahead of what ingest has handled, so
+    the partition is not caught up; it has been read past each earlier fetch whose
+    highwater it has handled, and its marks say the latest such fetch's time."""
+    progress = SourceProgress(started_wall=0.0)
+    progress.observe("cad:0", 100.0, wall=1.0, offset=9)  # offsets 0..9 handled
+    assert progress.read_past("cad:0", highwater=10, polled=1.00) == 1.00
+    progress.observe("cad:0", 101.0, wall=1.1, offset=14)
+    assert progress.read_past("cad:0", highwater=20, polled=1.05) == 1.00  # 15..19 to read
+    assert progress.read_past("cad:0", highwater=30, polled=1.10) == 1.00
+    progress.observe("cad:0", 102.0, wall=1.2, offset=24)
+    marks = progress.marks({"cad:0": 40}, 1.3, polled={"cad:0": 1.25})
+    (mark,) = marks["origins"]
+    assert mark["caught_up"] is False and mark["read_wall"] == 1.05  # past 20, not 30
+    progress.observe("cad:0", 103.0, wall=1.4, offset=39)
+    (mark,) = progress.marks({"cad:0": 40}, 1.5, polled={"cad:0": 1.25})["origins"]
+    assert mark["caught_up"] is True and mark["read_wall"] == 1.25
+    # nothing fetched yet, or nothing read past: no claim
+    assert SourceProgress(started_wall=0.0).read_past("cad:1", None, None) is None
+    behind = SourceProgress(started_wall=0.0)
+    assert behind.read_past("cad:1", highwater=50, polled=2.0) is None
+
+
+def test_a_busy_live_feed_vouches_up_to_the_fetch_it_was_read_past():
+    now = 1_800_000_000.0
+    wm = Watermarks(lateness_s=0.05, idle_s=5, live_window_s=300)
+    # the busy feed's events are to the second, and it is never caught up at a mark
+    wm.observe_mark("cad:0", now - 1, last_event_wall=now, wall=now, caught_up=False,
+                    read_wall=now - 0.02)
+    assert wm.current() == pytest.approx(now - 0.07)  # not now - 1.05: its events' seconds
+    wm.observe_event("cad:0", now)  # an event does not undo what was read
+    assert wm.current() == pytest.approx(now - 0.07)
+    # an older read_wall never moves progress back
+    wm.observe_mark("cad:0", now, last_event_wall=now, wall=now + 0.1, caught_up=False,
+                    read_wall=now - 0.5)
+    assert wm.current() == pytest.approx(now - 0.05)
+    # a replay of old data is not live: read_wall says nothing about its event times
+    old = 1_525_150_000.0
+    replay = Watermarks(lateness_s=5, idle_s=5, live_window_s=300)
+    replay.observe_mark("cad:0", old, last_event_wall=now, wall=now, caught_up=False,
+                        read_wall=now - 0.02)
+    assert replay.current() == old - 5
+
+
+def test_read_past_does_not_make_a_busy_partition_idle():
+    """Being read past an earlier fetch is not silence: a partition with records still to
+    read holds the watermark whatever its read_wall says."""
+    wm = Watermarks(lateness_s=5, idle_s=1)
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0, caught_up=True)
+    wm.observe_mark("cad:1", 500, last_event_wall=50.0, wall=200.0, caught_up=False,
+                    read_wall=199.0)
+    assert wm.current() == 495

@@ -22,9 +22,9 @@ def test_one_mark_message_gives_back_each_origins_mark():
     # every field the correlation stage reads, each origin's as of the message's wall
     assert [dict(m) for m in origin_marks(message)] == [
         {"origin": "cad:0", "max_ts": 1000.0, "last_event_wall": 1.0, "caught_up": True,
-         "caught_up_wall": None, "wall": 2.0},
+         "caught_up_wall": None, "read_wall": None, "wall": 2.0},
         {"origin": "cad:1", "max_ts": None, "last_event_wall": 0.0, "caught_up": True,
-         "caught_up_wall": None, "wall": 2.0}]
+         "caught_up_wall": None, "read_wall": None, "wall": 2.0}]
     assert "wall" not in message["origins"][0]  # once per message, not per origin
 
 
