@@ -619,7 +619,8 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
     tag = f"lat{rate}"
     admin.create_topics(settings)
     layout = admin.list_topics(settings)
-    n = max(1, int(rate * (seconds + feed_end_s(settings, live_clock))))
+    tail_s = feed_end_s(settings, live_clock)
+    n = max(1, int(rate * (seconds + tail_s)))
     procs, configs, logs = [], [], []
     for i, stages in enumerate(split or [settings.stages]):  # one worker per group of stages
         started = start_workers(dataclasses.replace(settings, stages=stages), 1, tmp,
@@ -683,7 +684,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
             "p50_ms": 1000 * percentile(lat, 0.50), "p95_ms": 1000 * percentile(lat, 0.95),
             "p99_ms": 1000 * percentile(lat, 0.99), "max_ms": 1000 * (lat[-1] if lat else
                                                                       float("nan")),
-            "measured_s": seconds, "feed_end_s": feed_end_s(settings, live_clock),
+            "measured_s": seconds, "feed_end_s": tail_s,
             "p99_all_ms": 1000 * percentile(everything, 0.99),
             "visible_p50_ms": 1000 * percentile(visible, 0.50),
             "visible_p99_ms": 1000 * percentile(visible, 0.99),

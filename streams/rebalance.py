@@ -35,7 +35,6 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 
 FETCH_TIMEOUT_S = 1.0  # faust.transport.consumer.Consumer._drain_messages: getmany(timeout=1.0)
-FLOW_STOPPED = "Flow stopped for the seek to committed offsets"
 
 
 class SeekFirstRecovery(Recovery):
@@ -43,7 +42,7 @@ class SeekFirstRecovery(Recovery):
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         self.app.consumer.stop_flow()
-        self.log.info(FLOW_STOPPED)
+        self.log.info("Flow stopped for the seek to committed offsets")
         await asyncio.sleep(FETCH_TIMEOUT_S + 0.2)
         await self.rewind_uncommitted()
         await super().on_recovery_completed(generation_id)

@@ -156,13 +156,11 @@ class SourceProgress:
         committed, polled = committed or {}, polled or {}
         entries = []
         for origin in sorted(highwaters):
-            highwater, at = highwaters[origin], polled.get(origin)
+            highwater, at, start = highwaters[origin], polled.get(origin), committed.get(origin)
             entries.append({"origin": origin, "max_ts": self.max_ts.get(origin),
                             "last_event_wall": self.last_event_wall.get(origin,
                                                                         self.started_wall),
-                            "caught_up": self.caught_up(origin, highwater,
-                                                        committed.get(origin)),
+                            "caught_up": self.caught_up(origin, highwater, start),
                             "caught_up_wall": at,
-                            "read_wall": self.read_past(origin, highwater, at,
-                                                        committed.get(origin))})
+                            "read_wall": self.read_past(origin, highwater, at, start)})
         return combined(entries, wall)

@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,15 +187,17 @@ def reading_from_start(settings: Settings, topic: str) -> Iterator[tuple[Any, li
         consumer.close()
 
 
-def drain(settings: Settings, topic: str, until: int, timeout_s: float = 120.0) -> list[dict]:
+def drain(settings: Settings, topic: str, until: int | Callable[[list[dict]], bool],
+          timeout_s: float = 120.0) -> list[dict]:
     """Every message of a topic (progress marks and tombstones skipped), read from the start
-    until `until` arrived or time is up."""
+    until `until` arrived (a count, or a test of what was read) or time is up."""
     import orjson
 
+    done = until if callable(until) else (lambda read: len(read) >= until)
     with reading_from_start(settings, topic) as (consumer, _):
         out: list[dict] = []
         deadline = time.monotonic() + timeout_s
-        while len(out) < until and time.monotonic() < deadline:
+        while not done(out) and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
                 docs = (orjson.loads(r.value) if r.value is not None else None for r in records)
                 out.extend(d for d in docs if d is not None and not is_mark(d))

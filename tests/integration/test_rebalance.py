@@ -13,15 +13,13 @@ owners to recover.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import orjson
 from kafka import KafkaProducer
 
-from agents.ingest.progress import is_mark
 from streams.processes import free_port, start_worker, stop
-from tests.integration.conftest import reading_from_start, running_worker, wait_for
+from tests.integration.conftest import drain, running_worker, wait_for
 from tests.samples import MKE_CALL
 
 PER_PARTITION = 40
@@ -29,28 +27,13 @@ PER_PARTITION = 40
 REVOKING = "Revoking previously assigned partitions frozenset("
 
 
-def _wait_for_line(log: Path, text: str, timeout_s: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text():
-            return True
-        time.sleep(0.02)
-    return False
+def _logged(log: Path, text: str) -> bool:
+    return log.exists() and text in log.read_text()
 
 
-def _normalised_ids(settings, expected: set[str], timeout_s: float) -> set[str]:
-    """Source event ids of the normalised topic ('cad:<agency>:<id>'), read from its start
-    until all of `expected` arrived or time is up."""
-    seen: set[str] = set()
-    with reading_from_start(settings, settings.topic("rtcc.events.normalised")) as (consumer, _):
-        deadline = time.monotonic() + timeout_s
-        while not expected <= seen and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    doc = orjson.loads(record.value) if record.value is not None else None
-                    if doc is not None and not is_mark(doc):
-                        seen.add(doc["event_id"].rsplit(":", 1)[-1])
-    return seen
+def _source_ids(normalised: list[dict]) -> set[str]:
+    """Source event ids of normalised events ('cad:<agency>:<id>')."""
+    return {doc["event_id"].rsplit(":", 1)[-1] for doc in normalised}
 
 
 def test_a_joining_worker_loses_no_record_of_partitions_never_committed(topics, tmp_path):
@@ -60,7 +43,7 @@ def test_a_joining_worker_loses_no_record_of_partitions_never_committed(topics, 
     source = settings.topic("cad.events")
     with running_worker(dataclasses.replace(settings, data_dir=tmp_path / "a"),
                         tmp_path / "a.log") as first:
-        assert wait_for(lambda: "Worker ready" in first.log.read_text(), timeout_s=60)
+        assert wait_for(lambda: _logged(first.log, "Worker ready"), timeout_s=60)
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0)
         producer.partitions_for(source)  # metadata now, not in the window
         second_log = tmp_path / "b.log"
@@ -69,7 +52,8 @@ def test_a_joining_worker_loses_no_record_of_partitions_never_committed(topics, 
         try:
             # The first worker gives its partitions up when the second one joins: what is
             # sent now is read by the owners of the next generation, after their recovery.
-            assert _wait_for_line(first.log, REVOKING), first.log.read_text()[-3000:]
+            assert wait_for(lambda: _logged(first.log, REVOKING), timeout_s=90, every_s=0.02), \
+                first.log.read_text()[-3000:]
             expected: set[str] = set()
             for i in range(PER_PARTITION):
                 for p in range(settings.topic_partitions):
@@ -79,7 +63,9 @@ def test_a_joining_worker_loses_no_record_of_partitions_never_committed(topics, 
                     expected.add(event_id)
             producer.flush()
             producer.close()
-            missing = expected - _normalised_ids(settings, expected, timeout_s=45)
+            normalised = drain(settings, settings.topic("rtcc.events.normalised"),
+                               until=lambda read: expected <= _source_ids(read), timeout_s=45)
+            missing = expected - _source_ids(normalised)
             assert not missing, f"{len(missing)} of {len(expected)} never read: {sorted(missing)}"
         finally:
             stop(second)
