@@ -57,13 +57,15 @@ def _count_failure(topic: str, fut: asyncio.Future) -> None:
 
 
 class Outbox:
-    """Serialised messages waiting to be handed to the producer, in order."""
+    """Serialised messages waiting to be handed to the producer, in order; and for a
+    compacted topic (`add_latest`), only each key's last message of the batch."""
 
-    __slots__ = ("app", "messages")
+    __slots__ = ("app", "messages", "latest")
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self.messages: list[tuple[str, Any, Any, int | None, Any]] = []
+        self.latest: dict[tuple[str, Any], tuple[str, Any, Any, int | None, Any]] = {}
 
     def add(self, topic: faust.TopicT, key: Any, value: Any, partition: int | None = None,
             key_serializer: Any = None, value_serializer: Any = None,
@@ -75,13 +77,31 @@ class Outbox:
         self.messages.append((topic.get_topic_name(), key_bytes, value_bytes, partition,
                               headers))
 
+    def add_latest(self, topic: faust.TopicT, key: Any, value: Any) -> None:
+        """A message to a compacted topic that replaces the key's earlier one of this batch.
+
+        Compaction keeps only a key's last value, so the ones before it in a batch would be
+        written only to be compacted away (`rtcc.sa.state`: a replay of history updates an
+        incident several times, and ends it, within one batch; bench/NOTES.md section 32).
+        Serialised now, like `add`: the value as it is at this point of the batch. Sent
+        after the batch's ordered messages; a key keeps its place among the others. A value
+        of None is a tombstone (a record with no value, so that compaction forgets the key;
+        the topic's codec would write the four bytes `null`)."""
+        key_bytes, _ = topic.prepare_key(key, None)
+        value_bytes = None if value is None else topic.prepare_value(value, None)[0]
+        name = topic.get_topic_name()
+        self.latest[(name, key_bytes)] = (name, key_bytes, value_bytes, None, None)
+
     def __len__(self) -> int:
-        return len(self.messages)
+        return len(self.messages) + len(self.latest)
 
     async def send(self) -> list[tuple[str, int | None, asyncio.Future]]:
         """Hand every message to the producer (its accumulator; not waiting for the broker).
         Returns each message's topic, partition and delivery future, in order."""
         messages, self.messages = self.messages, []
+        if self.latest:
+            messages += self.latest.values()
+            self.latest = {}
         producer = self.app.producer
         sent = []
         for topic, key, value, partition, headers in messages:

@@ -31,6 +31,7 @@ class OfflineRun:
     normalised: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: Counter = field(default_factory=Counter)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    tombstones: list[str] = field(default_factory=list)  # subjects off the live picture
     dispositions: Counter = field(default_factory=Counter)
     merges: int = 0
     links: Counter = field(default_factory=Counter)
@@ -82,6 +83,7 @@ def correlate(events: Iterable[dict[str, Any]], config: CorrelationConfig | None
         run.normalised.append(event)
         for result in (run.engine.apply(event), run.engine.advance(event_ts(event))):
             run.updates += result.updates
+            run.tombstones += result.tombstones
             run.dispositions.update(result.dispositions)
             run.merges += result.merges
             run.links.update(result.links)

@@ -9,7 +9,9 @@ in the same event-time order.
 
 Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py),
 and each batch's SA updates are handed to the producer in order at its end, with its closed
-incidents for the KPI stage gathered by agency and district (`send_finished`). The engine
+incidents for the KPI stage gathered by agency and district (`send_finished`); the compacted
+live picture (`rtcc.sa.state`) gets each subject's last update of the batch, or its
+tombstone once it is forgotten (`Outbox.add_latest`). The engine
 works on write-behind views of the tables, whose keys reach the table (and its changelog)
 once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
 """
@@ -132,10 +134,10 @@ def publish(result: Result, out: Outbox) -> None:
     for update in result.updates:
         update["published_time"] = now
         out.add(channels.sa_updates, update["subject_id"], update)
-        out.add(channels.sa_state, update["subject_id"], update)
+        out.add_latest(channels.sa_state, update["subject_id"], update)
         metrics.SA_UPDATES.labels(update["subject_kind"], update["kind"]).inc()
     for subject in result.tombstones:
-        out.add(channels.sa_state, subject, None)
+        out.add_latest(channels.sa_state, subject, None)
     for disposition in result.dispositions:
         metrics.CORRELATED.labels(disposition).inc()
     if result.merges:

@@ -31,7 +31,7 @@ from typing import Any, Callable, MutableMapping
 import h3
 
 from agents.correlate import incident as lifecycle
-from agents.correlate.hotspots import HotspotChange, HotspotTracker
+from agents.correlate.hotspots import CLOSED as HOTSPOT_CLOSED, HotspotChange, HotspotTracker
 from agents.correlate.matching import CellIndex, MatchRules, closest, distance_m, rings_for
 from agents.correlate.ordering import event_ts
 from agents.correlate.updates import sa_update
@@ -104,6 +104,13 @@ def hotspot_update(change: HotspotChange) -> dict[str, Any]:
         audience_flags=["community", "public"])
 
 
+def hotspot_result(changes: list[HotspotChange]) -> Result:
+    """Hotspot changes as SA updates. A closed hotspot also leaves the live picture for good
+    (its id names its window: the cell's next hotspot is another subject)."""
+    return Result(updates=[hotspot_update(c) for c in changes],
+                  tombstones=[c.hotspot_id for c in changes if c.kind == HOTSPOT_CLOSED])
+
+
 class Correlator:
     def __init__(self, incidents: MutableMapping[str, Any], groups: MutableMapping[str, Any],
                  config: CorrelationConfig | None = None,
@@ -167,7 +174,7 @@ class Correlator:
         else:
             result = self._apply_report(event)
         if self.hotspots is not None:
-            result.updates += [hotspot_update(c) for c in self.hotspots.observe(event)]
+            result.extend(hotspot_result(self.hotspots.observe(event)))
         return result
 
     def _new_record(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -549,7 +556,7 @@ class Correlator:
                     result.tombstones.append(subject)
         result.extend(self._lapse_clusters(watermark))
         if self.hotspots is not None:
-            result.updates += [hotspot_update(c) for c in self.hotspots.advance(watermark)]
+            result.extend(hotspot_result(self.hotspots.advance(watermark)))
         return result
 
     def _lapse_clusters(self, watermark: float) -> Result:

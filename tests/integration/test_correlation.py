@@ -18,7 +18,8 @@ from streams.replay import player
 from streams.replay import profile as profiles
 from streams.replay.plan import Pacing, order_rows, row_times
 from streams.topics import FINISHED_INCIDENTS, NORMALISED
-from tests.integration.conftest import drain, group_commits, running_worker, wait_for
+from tests.integration.conftest import (drain, group_commits, reading_from_start,
+                                        running_worker, wait_for)
 
 PROFILES = ("milwaukee_pd_cfs", "sf_fire_cfs", "nyc_311", "toronto_persons_in_crisis")
 # The data sets are from different years; a common start makes them one timeline, as live
@@ -280,3 +281,54 @@ def test_a_duplicate_call_across_an_area_border_is_merged(worker, topics):
     assert worker.metric("rtcc_correlation_events_total", disposition="merged_duplicate") == 1, \
         [line for line in worker.metrics().splitlines() if "rtcc_correlation" in line or "rtcc_sa" in line]
     assert worker.metric("rtcc_events_ghosted_total") >= 2
+
+
+def _state_records(settings) -> list[tuple[bytes, bytes | None]]:
+    """Every record of the compacted live picture so far, tombstones included."""
+    with reading_from_start(settings, settings.topic("rtcc.sa.state")) as (consumer, _):
+        out: list[tuple[bytes, bytes | None]] = []
+        while batch := consumer.poll(timeout_ms=1000):
+            out += [(r.key, r.value) for records in batch.values() for r in records]
+        return out
+
+
+def test_the_live_picture_keeps_each_subjects_latest_state_and_forgets_ended_ones(
+        worker, topics):
+    """rtcc.sa.state: a subject's last update of each batch, and a real tombstone (a record
+    without a value, which compaction deletes) once the subject is forgotten."""
+    settings = topics
+    spot = {"agency_id": "MPD", "incident_type_text": "THEFT",
+            "latitude": 43.0389, "longitude": -87.9065}
+    first = {"event_id": "s1", "incident_number": "S1", "event_type": "created",
+             "event_time": "2018-05-02T01:00:00-05:00", **spot}
+    # Two days later in the same place: the watermark passes S1's close (RTCC_INCIDENT_TTL_S)
+    # and its retention (24 h), and it is forgotten, in the batch that releases this call.
+    later = {"event_id": "s2", "incident_number": "S2", "event_type": "created",
+             "event_time": "2018-05-04T01:00:00-05:00", **spot}
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for call in (first, later):
+        producer.send(settings.topic("cad.events"), orjson.dumps(call),
+                      key=call["event_id"].encode()).get(timeout=10)
+        if call is first:
+            assert wait_for(lambda: worker.metric("rtcc_sa_updates_total") >= 1, timeout_s=60)
+    producer.close()
+    assert wait_for(lambda: worker.metric("rtcc_sa_updates_total", kind="closed") >= 1,
+                    timeout_s=60), worker.metrics()
+
+    updates = drain(settings, settings.topic("rtcc.sa.updates"),
+                    until=int(worker.metric("rtcc_sa_updates_total")), timeout_s=10)
+    assert sorted((u["subject_id"], u["version"], u["kind"]) for u in updates) == [
+        ("cad:MPD:S1", 1, "opened"), ("cad:MPD:S1", 2, "closed"), ("cad:MPD:S2", 1, "opened")]
+
+    def forgotten(records) -> bool:
+        return (b"cad:MPD:S1", None) in records
+
+    assert wait_for(lambda: forgotten(_state_records(settings)), timeout_s=30)
+    records = _state_records(settings)
+    per_subject: dict[bytes, list[str | None]] = {}
+    for key, value in records:
+        per_subject.setdefault(key, []).append(
+            None if value is None else orjson.loads(value)["kind"])
+    # S1's closing update and its tombstone came in one batch: only the tombstone is kept.
+    assert per_subject[b"cad:MPD:S1"] == ["opened", None]
+    assert per_subject[b"cad:MPD:S2"] == ["opened"]
