@@ -83,10 +83,11 @@ class Outbox:
         Compaction keeps only a key's last value, so the ones before it in a batch would be
         written only to be compacted away (`rtcc.sa.state`: a hotspot's close and its
         tombstone come together; a subject's other updates rarely share a batch, so this
-        saves ~1 % of that topic's records, bench/NOTES.md section 32). Serialised now, like `add`: the value as it is at this point of the batch. Sent
-        after the batch's ordered messages; a key keeps its place among the others. A value
-        of None is a tombstone (a record with no value, so that compaction forgets the key;
-        the topic's codec would write the four bytes `null`)."""
+        saves ~1 % of that topic's records, bench/NOTES.md section 32). Serialised now,
+        like `add`: the value as it is at this point of the batch. Sent after the batch's
+        ordered messages; a key keeps its place among the others. A value of None is a
+        tombstone (a record with no value, so that compaction forgets the key; the topic's
+        codec would write the four bytes `null`)."""
         key_bytes, _ = topic.prepare_key(key, None)
         value_bytes = None if value is None else topic.prepare_value(value, None)[0]
         name = topic.get_topic_name()

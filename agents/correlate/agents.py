@@ -11,9 +11,9 @@ Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batch
 and each batch's SA updates are handed to the producer in order at its end, with its closed
 incidents for the KPI stage gathered by agency and district (`send_finished`); the compacted
 live picture (`rtcc.sa.state`) gets each subject's last update of the batch, or its
-tombstone once it is forgotten (`Outbox.add_latest`). The engine
-works on write-behind views of the tables, whose keys reach the table (and its changelog)
-once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
+tombstone once it is forgotten (`Outbox.add_latest`). The engine works on write-behind
+views of the tables, whose keys reach the table (and its changelog) once per checkpoint
+(RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
 """
 
 from __future__ import annotations
