@@ -81,11 +81,12 @@ class PartitionState:
     finished: list[dict[str, Any]]  # closed incidents of this batch, for the KPI stage
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
 
-    def flush(self) -> None:
+    def detach(self) -> tuple[WriteBehind, ...]:
+        """The partition's state as of now, set aside for a checkpoint to write: the views'
+        pending writes, with how far its ordering has got (the progress table, last)."""
         progress = self.views[-1]  # of progress_table
         progress[PROGRESS_KEY] = ordering.progress(self.watermarks, self.buffer)
-        for view in self.views:
-            view.flush()
+        return tuple(view.detach() for view in self.views)
 
 
 partitions: dict[int, PartitionState] = {}
@@ -226,13 +227,12 @@ async def measure_tables() -> None:
                                   for state in partitions.values() if state.engine.hotspots))
 
 
-def _flush_partition(partition: int) -> None:
+def detach_partition(partition: int) -> tuple[WriteBehind, ...]:
     state = partitions.get(partition)
-    if state is not None:
-        state.flush()
+    return () if state is None else state.detach()
 
 
-checkpoint = Checkpoint.for_stage(app, settings, "correlate", _flush_partition)
+checkpoint = Checkpoint.for_stage(app, settings, "correlate", detach_partition)
 
 
 @app.agent(channels.normalised, name="correlate")

@@ -55,12 +55,12 @@ async def measure_table() -> None:
         sum(view.stored_count() for view in views.values()))
 
 
-def _flush_partition(partition: int) -> None:
-    if partition in views:
-        views[partition].flush()
+def detach_partition(partition: int) -> tuple[WriteBehind, ...]:
+    view = views.get(partition)
+    return () if view is None else (view.detach(),)
 
 
-checkpoint = Checkpoint.for_stage(app, settings, "kpi", _flush_partition)
+checkpoint = Checkpoint.for_stage(app, settings, "kpi", detach_partition)
 
 
 @app.agent(channels.finished_incidents, name="kpi")

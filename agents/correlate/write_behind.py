@@ -19,6 +19,11 @@ misses: a new call's subject, an event id not yet buffered) costs a dict lookup 
 a RocksDB read and a JSON decode. The table (RocksDB + changelog) stays the durable copy.
 The memory this takes is the partition's state, which the engine keeps bounded (closed
 incidents and old windows are deleted as event time passes; `rtcc_table_keys`).
+
+A checkpoint writes the pending keys in steps, with the event loop running in between
+(agents/checkpoint.py): `detach` sets them aside as the state to write, new writes go to a
+fresh `pending` in front of them, and `write_detached` writes a step of them at a time.
+Reads look in `pending`, then in the detached keys not yet written, then in the table.
 """
 
 from __future__ import annotations
@@ -33,17 +38,28 @@ class WriteBehind(MutableMapping):
     def __init__(self, backing: MutableMapping, mirror: bool = False) -> None:
         self.backing = backing
         self.pending: dict[str, Any] = {}
+        # Set aside by `detach`, being written by a checkpoint; a key leaves it once written.
+        self.detached: dict[str, Any] = {}
+        self._to_write: list[tuple[str, Any]] = []
+        self._written = 0
         # What the table holds (as of the last flush), when mirrored; else read the table.
         self.stored: MutableMapping = dict(backing.items()) if mirror else backing
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def _lookup(self, key: Any) -> Any:
+        """The newest value of a key, `_DELETED`, or self if the view has no write of it."""
         value = self.pending.get(key, self)  # self: not pending
+        if value is self:
+            return self.detached.get(key, self)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._lookup(key)
         if value is self:
             return self.stored.get(key, default)
         return default if value is _DELETED else value
 
     def __getitem__(self, key: str) -> Any:
-        value = self.pending.get(key, self)
+        value = self._lookup(key)
         if value is self:
             return self.stored[key]
         if value is _DELETED:
@@ -51,7 +67,7 @@ class WriteBehind(MutableMapping):
         return value
 
     def __contains__(self, key: object) -> bool:
-        value = self.pending.get(key, self)  # type: ignore[call-overload]
+        value = self._lookup(key)
         if value is self:
             return key in self.stored
         return value is not _DELETED
@@ -74,9 +90,12 @@ class WriteBehind(MutableMapping):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        pending = self.pending
+        pending, detached = self.pending, self.detached
         for key in list(self.stored):
-            if key not in pending:
+            if key not in pending and key not in detached:
+                yield key
+        for key, value in list(detached.items()):
+            if key not in pending and value is not _DELETED:
                 yield key
         for key, value in list(pending.items()):
             if value is not _DELETED:
@@ -90,12 +109,23 @@ class WriteBehind(MutableMapping):
         RocksDB table's `len()` reads every key)."""
         return len(self.stored)
 
-    def flush(self) -> int:
-        """Write each pending key's final value to the table; return how many keys."""
-        pending, self.pending = self.pending, {}
-        backing, stored = self.backing, self.stored
+    def detach(self) -> "WriteBehind":
+        """Set the pending writes aside as the state a checkpoint writes (`write_detached`);
+        writes from now on are pending in front of them."""
+        if self.detached:
+            raise RuntimeError("the last checkpoint of this view is still being written")
+        self.detached, self.pending = self.pending, {}
+        self._to_write, self._written = list(self.detached.items()), 0
+        return self
+
+    def write_detached(self, limit: int | None = None) -> int:
+        """Write up to `limit` of the detached keys (all when None), each with its final
+        value, to the table; return how many are left to write."""
+        items, start = self._to_write, self._written
+        end = len(items) if limit is None else min(len(items), start + limit)
+        backing, stored, detached = self.backing, self.stored, self.detached
         mirrored = stored is not backing
-        for key, value in pending.items():
+        for key, value in items[start:end]:
             if value is _DELETED:
                 if key in stored:  # else never written, or already gone: nothing to log
                     del backing[key]
@@ -105,4 +135,14 @@ class WriteBehind(MutableMapping):
                 backing[key] = value
                 if mirrored:
                     stored[key] = value
-        return len(pending)
+            del detached[key]  # written: reads find it in the table now
+        self._written = end
+        if end == len(items):
+            self._to_write, self._written = [], 0
+        return len(items) - end
+
+    def flush(self) -> int:
+        """Write each pending key's final value to the table; return how many keys."""
+        n = len(self.detach()._to_write)
+        self.write_detached()
+        return n

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from faust.types import TP
 from faust.types.tuples import Message
@@ -21,9 +21,10 @@ class _Event(SimpleNamespace):
     __slots__ = ("__weakref__",)  # Faust keeps the current event by weak reference
 
 
-def checkpoint_flush(flush: Callable[[int], None], partition: int) -> None:
+def checkpoint_flush(detach: Callable[[int], Sequence[Any]], partition: int) -> None:
     """What a checkpoint does: a partition's views into the tables, with an event of the
-    partition current (its changelog partition)."""
+    partition current (its changelog partition); `detach` is the stage's
+    (agents/checkpoint.py)."""
     from agents.batching import current_event
 
     tp = TP("any", partition)
@@ -32,5 +33,6 @@ def checkpoint_flush(flush: Callable[[int], None], partition: int) -> None:
 
     async def write() -> None:  # Faust queues the changelog records on the running loop
         with current_event(event):  # type: ignore[arg-type]
-            flush(partition)
+            for view in detach(partition):
+                view.write_detached()
     asyncio.run(write())

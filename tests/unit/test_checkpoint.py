@@ -65,11 +65,26 @@ async def _stream(batches_: list[list[tuple[int, int]]], world: _World):
                 event.message.ack(world.consumer)
 
 
-def _checkpoint(world: _World, interval: float) -> Checkpoint:
-    def flush(partition: int) -> None:
+class _View:
+    """A partition's views as a checkpoint writes them (WriteBehind.detach/write_detached):
+    `keys` to write, logged as written, with the event current at the time."""
+
+    def __init__(self, world: _World, partition: int, keys: int = 1,
+                 tag: tuple = ()) -> None:
+        self.world, self.partition, self.left, self.tag = world, partition, keys, tag
+
+    def write_detached(self, limit: int | None = None) -> int:
+        n = self.left if limit is None else min(limit, self.left)
+        self.left -= n
         event = current_event()
-        world.log.append(("flush", partition, event.value["offset"] if event else None))
-    return Checkpoint(world, interval, flush)  # type: ignore[arg-type]
+        self.world.log.append(("flush", self.partition,
+                               event.value["offset"] if event else None, *self.tag))
+        return self.left
+
+
+def _checkpoint(world: _World, interval: float) -> Checkpoint:
+    return Checkpoint(world, interval,  # type: ignore[arg-type]
+                      lambda partition: [_View(world, partition)])
 
 
 async def _run_stage(world: _World, checkpoint: Checkpoint,
@@ -208,7 +223,7 @@ def test_the_app_writes_every_checkpoint_before_it_waits_for_acks():
     app.checkpoint_every_s = 0.01
     world = _World()
     world.producer = SimpleNamespace(flush=world._flush)
-    checkpoint = Checkpoint(app, 3600.0, lambda p: world.log.append(("flush", p)))
+    checkpoint = Checkpoint(app, 3600.0, lambda p: [_View(world, p)])
     assert checkpoint.write_now in app.before_wait_empty
 
     async def wait_empty() -> None:
@@ -234,5 +249,77 @@ def test_the_app_writes_every_checkpoint_before_it_waits_for_acks():
                                        SimpleNamespace(info=lambda *a: None))
 
     asyncio.run(main())
-    assert world.log[:4] == [("producer.flush",), ("flush", 3), ("ack", 3, 9), ("wait_empty",)]
+    assert world.log[:4] == [("producer.flush",), ("flush", 3, 9), ("ack", 3, 9),
+                             ("wait_empty",)]
     assert world.log[-2:] == [("ack", 3, 10), ("empty",)]
+
+
+def test_a_due_checkpoint_is_written_beside_the_stage_in_steps():
+    """At 1,000 events/s a checkpoint writes thousands of keys: taken at the end of the
+    batch it fell due after, it is written by a task of its own, a step of CHUNK_KEYS keys
+    at a time with the event loop running in between, while the stage goes on. Its events
+    are acked once all of it is written; the next is taken only after that."""
+    from agents.checkpoint import CHUNK_KEYS
+
+    world = _World()
+    checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
+                            lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)])
+
+    async def batch(event: _Event) -> None:
+        async with checkpoint.batch([event]):
+            world.log.append(("batch", event.message.offset))
+        event.message.ack(world.consumer)  # take_events' own ack at the end of the batch
+
+    async def main() -> None:
+        await asyncio.sleep(0.02)  # the checkpoint is due at the end of the first batch
+        await batch(_event(0, 0))
+        assert checkpoint.writing is not None and world.acked() == []
+        await batch(_event(0, 1))  # the stage goes on; no second checkpoint meanwhile
+        while checkpoint.writing is not None:
+            world.log.append(("other agents",))
+            await asyncio.sleep(0)
+        assert world.acked() == [(0, 0)]
+        assert await checkpoint.write_now() == 1  # the second batch's, at once
+
+    asyncio.run(main())
+    first = [i for i, e in enumerate(world.log) if e == ("flush", 0, 0)]
+    assert len(first) == 3  # three steps
+    assert world.log.index(("batch", 1)) < world.log.index(("producer.flush",)) < first[0]
+    between = world.log[first[0]:first[-1]]
+    assert ("other agents",) in between  # the loop ran between the steps
+    assert world.log.index(("ack", 0, 0)) > first[-1]
+    assert world.log[-3:] == [("producer.flush",), ("flush", 0, 1), ("ack", 0, 1)]
+
+
+def test_a_rebalance_waits_for_the_checkpoint_being_written():
+    world = _World()
+    release = asyncio.Event()
+
+    class _SlowView(_View):
+        steps = 0
+
+        def write_detached(self, limit: int | None = None) -> int:
+            if not release.is_set():
+                self.steps += 1  # (a writer that never lets the loop run would spin here)
+                assert self.steps < 100_000, "the event loop never ran between steps"
+                return 1  # not done yet: another step
+            return super().write_detached(limit)
+
+    checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
+                            lambda p: [_SlowView(world, p)])
+
+    async def main() -> None:
+        await asyncio.sleep(0.02)
+        event = _event(4, 0)
+        async with checkpoint.batch([event]):
+            pass
+        event.message.ack(world.consumer)
+        assert checkpoint.writing is not None
+        now = asyncio.create_task(checkpoint.write_now())
+        await asyncio.sleep(0.01)
+        assert not now.done() and world.acked() == []
+        release.set()
+        assert await now == 0  # nothing held after the first: it wrote everything
+        assert world.acked() == [(4, 0)]
+
+    asyncio.run(main())

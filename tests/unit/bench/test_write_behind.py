@@ -83,3 +83,53 @@ def test_a_key_reaches_the_table_once_per_flush(mirror):
     assert view.flush() == 3
     assert sorted(table.log, key=str) == [("old", None), ("x", 4)]
     assert table == {"x": 4}
+
+
+CHECKPOINT_OPS = st.lists(st.one_of(
+    st.tuples(st.just("set"), KEYS, st.integers(0, 9)),
+    st.tuples(st.just("del"), KEYS),
+    st.tuples(st.just("pop"), KEYS),
+    st.tuples(st.just("get"), KEYS),
+    st.tuples(st.just("detach")),  # a checkpoint taken (agents/checkpoint.py)
+    st.tuples(st.just("step")),    # one key of it written, the stage going on around it
+), max_size=60)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+@settings(max_examples=300, deadline=None)
+@given(initial=st.dictionaries(KEYS, st.integers(0, 9)), ops=CHECKPOINT_OPS)
+def test_reads_like_the_table_while_a_checkpoint_is_written_in_steps(mirror, initial, ops):
+    """A checkpoint's state is set aside and written a few keys at a time while the stage
+    goes on writing: at every point the view reads like the table it stands for, and each
+    checkpoint leaves the table as the view read when it was taken."""
+    model = dict(initial)
+    table = LoggingTable(initial)
+    view = WriteBehind(table, mirror=mirror)
+    taken: dict | None = None  # what the view read when the checkpoint being written was taken
+    for op in ops:
+        if op[0] == "detach":
+            if taken is None:
+                view.detach()
+                taken = dict(model)
+        elif op[0] == "step":
+            if taken is not None and view.write_detached(1) == 0:
+                assert table == taken
+                taken = None
+        else:
+            assert _apply(view, op) == _apply(model, op)
+    view.write_detached()
+    view.flush()
+    assert table == model
+
+
+def test_a_checkpoint_is_taken_once_at_a_time():
+    view = WriteBehind({}, mirror=True)
+    view["a"] = 1
+    view.detach()
+    view["b"] = 2
+    with pytest.raises(RuntimeError):  # the first is still being written
+        view.detach()
+    assert view.write_detached() == 0
+    assert view.backing == {"a": 1} and view["b"] == 2
+    view.detach()
+    assert view.write_detached() == 0 and view.backing == {"a": 1, "b": 2}

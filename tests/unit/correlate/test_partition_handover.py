@@ -57,7 +57,7 @@ def test_a_duplicate_call_stays_merged_into_the_earlier_one_across_a_rebalance()
     # Both CAD partitions busy, up to the minute before the event.
     for w in (wall - 20, wall - 10):
         tick(w, [_mark(moving, t0 - 60, w, False, w), _mark(staying, t0 - 60, w, False, w)])
-    checkpoint_flush(correlate._flush_partition, PARTITION)
+    checkpoint_flush(correlate.detach_partition, PARTITION)
     revoked = {TP(channels.normalised.get_topic_name(), PARTITION)}
     asyncio.run(correlate.forget_revoked(app, revoked))
 

@@ -205,7 +205,7 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
                                         point=f.moved(f.HERE, north_m=5_000)), out)
     asyncio.run(measure())
     assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
-    checkpoint_flush(correlate._flush_partition, partition)
+    checkpoint_flush(correlate.detach_partition, partition)
     asyncio.run(measure())
     stored = {t.name: sum(1 for _ in PartitionView(t, partition)) for t in correlate.TABLES}
     assert stored["correlate-pending"] == 2
@@ -217,7 +217,7 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
         correlate.handle(partition, {"mark": True, "origin": origin, "max_ts": later,
                                      "last_event_wall": now, "wall": now,
                                      "caught_up": True}, out)
-    checkpoint_flush(correlate._flush_partition, partition)
+    checkpoint_flush(correlate.detach_partition, partition)
     asyncio.run(measure())
     assert value("rtcc_table_keys", table="correlate-pending") == before["correlate-pending"]
     incidents = sum(1 for _ in PartitionView(correlate.incidents_table, partition))
@@ -285,7 +285,7 @@ def test_kpi_counts_incidents_and_records():
     assert REGISTRY.get_sample_value("rtcc_response_seconds_count", {
         "agency": "MPD", "district": "4", "priority": "2", "step": "on_scene"}) == count
     # the table's size, as the checkpoint wrote it
-    checkpoint_flush(kpi_agent._flush_partition, 0)
+    checkpoint_flush(kpi_agent.detach_partition, 0)
     asyncio.run(inspect.unwrap(kpi_agent.measure_table)())
     stored = sum(1 for p in kpi_agent.views for _ in PartitionView(kpi_agent.kpi_table, p))
     assert stored >= 1
