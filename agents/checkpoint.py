@@ -37,19 +37,21 @@ Under exactly_once the interval is 0 (a checkpoint after every batch): a transac
 commits the outputs produced so far with the acked offsets, and outputs of held events
 would be committed without their offsets.
 
-**Written beside the stage, not in its way.** At 1,000 events/s a correlation checkpoint
-wrote ~2,500 keys: ~75 ms of table writes and ~35 ms handing their changelog records to
-the producer, once a second, with the stage (and, for the writes, every agent of the
-worker) waiting; the events that arrived meanwhile made the latency's tail (bench/NOTES.md
-section 33). So a checkpoint that falls due after a batch takes its state at that point,
-synchronously (each partition's views `detach` their pending writes and the held events
-go with them), and a task writes it while the stage goes on: the views `CHUNK_KEYS` keys at
-a time with the event loop running in between, then the changelog, then the acks. Reads
-see the detached state until it is written (agents/correlate/write_behind.py). Everything
-above still holds for each checkpoint's own events and state: the producer is flushed
-before its views are written, its changelog records reach the producer before its acks,
-and its acks are released together. One checkpoint is written at a time; the next is due
-only once it is done, and a rebalance or a shutdown waits for it (`write_now`).
+**Written beside the stage (RTCC_CHECKPOINT_BESIDE).** At 1,000 events/s a correlation
+checkpoint wrote ~2,500 keys: ~75 ms of table writes and ~35 ms handing their changelog
+records to the producer, once a second, with the stage (and, for the writes, every agent
+of the worker) waiting; the events that arrived meanwhile are part of the latency's tail
+(bench/NOTES.md section 33). With the setting on, a checkpoint that falls due after a batch
+takes its state at that point, synchronously (each partition's views `detach` their
+pending writes, and the held events go with them), and a task writes it while the stage
+goes on: the views `CHUNK_KEYS` keys at a time with the event loop running in between,
+then the changelog, then the acks. Reads see the detached state until it is written
+(agents/correlate/write_behind.py). Everything above still holds for each checkpoint's own
+events and state: the producer is flushed before its views are written, its changelog
+records reach the producer before its acks, and its acks are released together. One
+checkpoint is written at a time; the next is due only once it is done, and a rebalance or
+a shutdown waits for it (`write_now`). It is off by default: on a backlog the stages then
+run in smaller batches, and throughput was ~13 % lower.
 """
 
 from __future__ import annotations
@@ -101,15 +103,18 @@ class Checkpoint:
                   detach: Detach) -> "Checkpoint":
         """The checkpoint of a stage, with the timer that writes it when the stage is idle
         (none when every batch writes one)."""
-        checkpoint = cls(app, interval_s(settings), detach)
+        beside = settings.checkpoint_beside and settings.processing_guarantee != "exactly_once"
+        checkpoint = cls(app, interval_s(settings), detach, beside=beside)
         if checkpoint.interval_s > 0:
             app.timer(interval=checkpoint.interval_s, name=f"{stage}.checkpoint")(
                 checkpoint.tick)
         return checkpoint
 
-    def __init__(self, app: faust.App, interval_s: float, detach: Detach) -> None:
+    def __init__(self, app: faust.App, interval_s: float, detach: Detach,
+                 beside: bool = False) -> None:
         self.app = app
         self.interval_s = interval_s
+        self.beside = beside and interval_s > 0  # written in a task beside the stage
         self.detach = detach
         self.lock = asyncio.Lock()
         self.held: list[faust.types.Message] = []
@@ -139,8 +144,8 @@ class Checkpoint:
                 raise
             self.interrupted = False
             if self.due():
-                if self.interval_s > 0:
-                    self.start()  # written beside the stage
+                if self.beside:
+                    self.start()
                 else:
                     await self.write()
 
@@ -229,7 +234,7 @@ class Checkpoint:
         if self.due():
             async with self.lock:
                 if self.due():
-                    self.start()
+                    self.start(CHUNK_KEYS if self.beside else None)
         await self.finish_writing()
 
     async def write_now(self) -> int:

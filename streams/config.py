@@ -197,6 +197,12 @@ class Settings:
         "How often a stateful stage writes its tables and acks the events behind them "
         "(agents/checkpoint.py): writes to a key in between reach the changelog once. A "
         "crash replays at most this much work. 0: after every batch; exactly_once always 0.")
+    checkpoint_beside: bool = _setting(
+        "RTCC_CHECKPOINT_BESIDE", False, _bool,
+        "Write each checkpoint in a task beside the stage, a few hundred keys at a time, "
+        "instead of the stage waiting for it: a shorter latency tail on busy live feeds "
+        "(p99 at 1,000 events/s ~25 % lower), ~13 % less throughput on a backlog "
+        "(bench/NOTES.md section 33). Ignored under exactly_once.")
     producer_linger_s: float = _setting(
         "RTCC_PRODUCER_LINGER_S", 0.005, float,
         "How long the producer waits to fill a batch before sending it: fewer, larger "

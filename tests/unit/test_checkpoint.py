@@ -255,15 +255,16 @@ def test_the_app_writes_every_checkpoint_before_it_waits_for_acks():
 
 
 def test_a_due_checkpoint_is_written_beside_the_stage_in_steps():
-    """At 1,000 events/s a checkpoint writes thousands of keys: taken at the end of the
-    batch it fell due after, it is written by a task of its own, a step of CHUNK_KEYS keys
-    at a time with the event loop running in between, while the stage goes on. Its events
-    are acked once all of it is written; the next is taken only after that."""
+    """RTCC_CHECKPOINT_BESIDE: taken at the end of the batch it fell due after, a
+    checkpoint is written by a task of its own, a step of CHUNK_KEYS keys at a time with the
+    event loop running in between, while the stage goes on. Its events are acked once all
+    of it is written; the next is taken only after that."""
     from agents.checkpoint import CHUNK_KEYS
 
     world = _World()
     checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
-                            lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)])
+                            lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)],
+                            beside=True)
 
     async def batch(event: _Event) -> None:
         async with checkpoint.batch([event]):
@@ -306,7 +307,7 @@ def test_a_rebalance_waits_for_the_checkpoint_being_written():
             return super().write_detached(limit)
 
     checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
-                            lambda p: [_SlowView(world, p)])
+                            lambda p: [_SlowView(world, p)], beside=True)
 
     async def main() -> None:
         await asyncio.sleep(0.02)
@@ -323,3 +324,38 @@ def test_a_rebalance_waits_for_the_checkpoint_being_written():
         assert world.acked() == [(4, 0)]
 
     asyncio.run(main())
+
+
+def test_by_default_the_stage_waits_for_its_checkpoint():
+    """Off (the default), a checkpoint due after a batch is written before the stage reads
+    its next batch, each view in one go."""
+    from agents.checkpoint import CHUNK_KEYS
+
+    world = _World()
+    checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
+                            lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)])
+
+    async def main() -> None:
+        await asyncio.sleep(0.02)
+        event = _event(0, 0)
+        async with checkpoint.batch([event]):
+            pass
+        event.message.ack(world.consumer)
+        assert checkpoint.writing is None and world.acked() == [(0, 0)]
+
+    asyncio.run(main())
+    assert [e for e in world.log if e[0] == "flush"] == [("flush", 0, 0)]  # one step
+
+
+def test_the_setting_is_off_by_default_and_under_exactly_once(monkeypatch):
+    from types import SimpleNamespace as NS
+
+    def made(**env: str) -> Checkpoint:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        app = NS(timer=lambda **kw: (lambda fn: fn))
+        return Checkpoint.for_stage(app, config.load(), "test", lambda p: [])  # type: ignore
+
+    assert not made().beside
+    assert made(RTCC_CHECKPOINT_BESIDE="1").beside
+    assert not made(RTCC_PROCESSING_GUARANTEE="exactly_once").beside
