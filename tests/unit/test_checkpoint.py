@@ -254,6 +254,13 @@ def test_the_app_writes_every_checkpoint_before_it_waits_for_acks():
     assert world.log[-2:] == [("ack", 3, 10), ("empty",)]
 
 
+async def _one_batch(checkpoint: Checkpoint, world: _World, event: _Event) -> None:
+    """A batch of one event as an agent runs it, then take_events' own ack after it."""
+    async with checkpoint.batch([event]):
+        world.log.append(("batch", event.message.offset))
+    event.message.ack(world.consumer)
+
+
 def test_a_due_checkpoint_is_written_beside_the_stage_in_steps():
     """RTCC_CHECKPOINT_BESIDE: taken at the end of the batch it fell due after, a
     checkpoint is written by a task of its own, a step of CHUNK_KEYS keys at a time with the
@@ -266,16 +273,11 @@ def test_a_due_checkpoint_is_written_beside_the_stage_in_steps():
                             lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)],
                             beside=True)
 
-    async def batch(event: _Event) -> None:
-        async with checkpoint.batch([event]):
-            world.log.append(("batch", event.message.offset))
-        event.message.ack(world.consumer)  # take_events' own ack at the end of the batch
-
     async def main() -> None:
         await asyncio.sleep(0.02)  # the checkpoint is due at the end of the first batch
-        await batch(_event(0, 0))
+        await _one_batch(checkpoint, world, _event(0, 0))
         assert checkpoint.writing is not None and world.acked() == []
-        await batch(_event(0, 1))  # the stage goes on; no second checkpoint meanwhile
+        await _one_batch(checkpoint, world, _event(0, 1))  # no second checkpoint meanwhile
         while checkpoint.writing is not None:
             world.log.append(("other agents",))
             await asyncio.sleep(0)
@@ -311,10 +313,7 @@ def test_a_rebalance_waits_for_the_checkpoint_being_written():
 
     async def main() -> None:
         await asyncio.sleep(0.02)
-        event = _event(4, 0)
-        async with checkpoint.batch([event]):
-            pass
-        event.message.ack(world.consumer)
+        await _one_batch(checkpoint, world, _event(4, 0))
         assert checkpoint.writing is not None
         now = asyncio.create_task(checkpoint.write_now())
         await asyncio.sleep(0.01)
@@ -337,10 +336,7 @@ def test_by_default_the_stage_waits_for_its_checkpoint():
 
     async def main() -> None:
         await asyncio.sleep(0.02)
-        event = _event(0, 0)
-        async with checkpoint.batch([event]):
-            pass
-        event.message.ack(world.consumer)
+        await _one_batch(checkpoint, world, _event(0, 0))
         assert checkpoint.writing is None and world.acked() == [(0, 0)]
 
     asyncio.run(main())
