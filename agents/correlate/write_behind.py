@@ -20,10 +20,11 @@ a RocksDB read and a JSON decode. The table (RocksDB + changelog) stays the dura
 The memory this takes is the partition's state, which the engine keeps bounded (closed
 incidents and old windows are deleted as event time passes; `rtcc_table_keys`).
 
-A checkpoint writes the pending keys in steps, with the event loop running in between
-(agents/checkpoint.py): `detach` sets them aside as the state to write, new writes go to a
-fresh `pending` in front of them, and `write_detached` writes a step of them at a time.
-Reads look in `pending`, then in the detached keys not yet written, then in the table.
+A checkpoint sets the pending keys aside (`detach`) as the state it writes, and new writes
+go to a fresh `pending` in front of them; `write_detached` writes them all, or a step at a
+time with the event loop running in between when the checkpoint is written beside the
+stage (RTCC_CHECKPOINT_BESIDE, agents/checkpoint.py). Reads look in `pending`, then in the
+detached keys not yet written, then in the table.
 """
 
 from __future__ import annotations
