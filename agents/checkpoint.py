@@ -103,8 +103,7 @@ class Checkpoint:
                   detach: Detach) -> "Checkpoint":
         """The checkpoint of a stage, with the timer that writes it when the stage is idle
         (none when every batch writes one)."""
-        beside = settings.checkpoint_beside and settings.processing_guarantee != "exactly_once"
-        checkpoint = cls(app, interval_s(settings), detach, beside=beside)
+        checkpoint = cls(app, interval_s(settings), detach, beside=settings.checkpoint_beside)
         if checkpoint.interval_s > 0:
             app.timer(interval=checkpoint.interval_s, name=f"{stage}.checkpoint")(
                 checkpoint.tick)
@@ -114,7 +113,8 @@ class Checkpoint:
                  beside: bool = False) -> None:
         self.app = app
         self.interval_s = interval_s
-        self.beside = beside and interval_s > 0  # written in a task beside the stage
+        # Written in a task beside the stage; never with a checkpoint per batch (exactly_once).
+        self.beside = beside and interval_s > 0
         self.detach = detach
         self.lock = asyncio.Lock()
         self.held: list[faust.types.Message] = []
