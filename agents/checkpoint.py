@@ -50,8 +50,13 @@ then the changelog, then the acks. Reads see the detached state until it is writ
 events and state: the producer is flushed before its views are written, its changelog
 records reach the producer before its acks, and its acks are released together. One
 checkpoint is written at a time; the next is due only once it is done, and a rebalance or
-a shutdown waits for it (`write_now`). It is off by default: on a backlog the stages then
-run in smaller batches, and throughput was ~13 % lower.
+a shutdown waits for it (`write_now`). On a backlog it costs: with the loop free during
+a checkpoint the stages run in smaller batches, and throughput was ~13 % lower. So by
+default (`auto`) a checkpoint is written beside the stage only while the stage is caught
+up: when more than RTCC_BATCH_MAX events of its partitions are still to be read (the
+highwaters past its latest events), the stage is catching up and waits for its checkpoint
+as with the setting off. Measured, at a checkpoint: 0-80 events to read on a live feed of
+1,000 events/s, 1,700-9,800 on a backlog (bench/NOTES.md section 34).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from typing import Protocol
 import faust
 
 from agents.batching import current_event
+from streams import metrics
 from streams.config import Settings
 
 log = logging.getLogger(__name__)
@@ -103,18 +109,21 @@ class Checkpoint:
                   detach: Detach) -> "Checkpoint":
         """The checkpoint of a stage, with the timer that writes it when the stage is idle
         (none when every batch writes one)."""
-        checkpoint = cls(app, interval_s(settings), detach, beside=settings.checkpoint_beside)
+        checkpoint = cls(app, interval_s(settings), detach, beside=settings.checkpoint_beside,
+                         catching_up=settings.batch_max, stage=stage)
         if checkpoint.interval_s > 0:
             app.timer(interval=checkpoint.interval_s, name=f"{stage}.checkpoint")(
                 checkpoint.tick)
         return checkpoint
 
     def __init__(self, app: faust.App, interval_s: float, detach: Detach,
-                 beside: bool = False) -> None:
+                 beside: str = "off", catching_up: int = 500, stage: str = "") -> None:
         self.app = app
         self.interval_s = interval_s
-        # Written in a task beside the stage; never with a checkpoint per batch (exactly_once).
-        self.beside = beside and interval_s > 0
+        self.stage = stage
+        # on, off or auto (see above); never with a checkpoint per batch (exactly_once).
+        self.beside = beside if interval_s > 0 else "off"
+        self.catching_up = catching_up  # events left to read beyond which auto waits
         self.detach = detach
         self.lock = asyncio.Lock()
         self.held: list[faust.types.Message] = []
@@ -144,7 +153,7 @@ class Checkpoint:
                 raise
             self.interrupted = False
             if self.due():
-                if self.beside:
+                if self.write_beside():
                     self.start()
                 else:
                     await self.write()
@@ -155,6 +164,28 @@ class Checkpoint:
             event.message.incref()
             self.held.append(event.message)
             self.last_event[event.message.partition] = event
+
+    def write_beside(self) -> bool:
+        """Whether the checkpoint due now is written beside the stage (counted by way)."""
+        if self.beside == "auto":
+            beside = self.to_read() <= self.catching_up
+        else:
+            beside = self.beside == "on"
+        metrics.CHECKPOINTS.labels(self.stage, "beside" if beside else "in_turn").inc()
+        return beside
+
+    def to_read(self) -> int:
+        """Events of the stage's partitions still to be read: each highwater past the
+        partition's latest event held (partitions with none since the last checkpoint are
+        not looked at)."""
+        consumer = self.app.consumer
+        left = 0
+        for event in self.last_event.values():
+            message = event.message
+            highwater = consumer.highwater(message.tp)
+            if highwater is not None:
+                left += max(0, highwater - message.offset - 1)
+        return left
 
     def due(self) -> bool:
         return bool(self.held) and self.writing is None and \
@@ -234,7 +265,7 @@ class Checkpoint:
         if self.due():
             async with self.lock:
                 if self.due():
-                    self.start(CHUNK_KEYS if self.beside else None)
+                    self.start(CHUNK_KEYS if self.write_beside() else None)
         await self.finish_writing()
 
     async def write_now(self) -> int:

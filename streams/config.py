@@ -37,6 +37,16 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _beside_mode(raw: str) -> str:
+    """RTCC_CHECKPOINT_BESIDE: auto, or a boolean (on/off)."""
+    if raw.lower() == "auto":
+        return "auto"
+    try:
+        return "on" if _bool(raw) else "off"
+    except ValueError:
+        raise ValueError("expected auto, true or false") from None
+
+
 @dataclass(frozen=True)
 class Setting:
     """Documentation of one environment variable (rendered by `rtcc config`)."""
@@ -197,12 +207,14 @@ class Settings:
         "How often a stateful stage writes its tables and acks the events behind them "
         "(agents/checkpoint.py): writes to a key in between reach the changelog once. A "
         "crash replays at most this much work. 0: after every batch; exactly_once always 0.")
-    checkpoint_beside: bool = _setting(
-        "RTCC_CHECKPOINT_BESIDE", False, _bool,
-        "Write each checkpoint in a task beside the stage, a few hundred keys at a time, "
-        "instead of the stage waiting for it: a shorter latency tail on busy live feeds "
-        "(p99 at 1,000 events/s ~25 % lower), ~13 % less throughput on a backlog "
-        "(bench/NOTES.md section 33). Ignored under exactly_once.")
+    checkpoint_beside: str = _setting(
+        "RTCC_CHECKPOINT_BESIDE", "auto", _beside_mode,
+        "How a stateful stage writes a due checkpoint: on, in a task beside the stage, a few "
+        "hundred keys at a time, so that the events arriving meanwhile are not held (p99 at "
+        "1,000 events/s ~25 % lower), but on a backlog ~13 % less throughput; off, with the "
+        "stage waiting for it; auto, beside unless more than RTCC_BATCH_MAX events of the "
+        "stage's partitions are waiting to be read (catching up). bench/NOTES.md sections "
+        "33-34. Off under exactly_once.")
     producer_linger_s: float = _setting(
         "RTCC_PRODUCER_LINGER_S", 0.005, float,
         "How long the producer waits to fill a batch before sending it: fewer, larger "

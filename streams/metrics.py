@@ -110,6 +110,10 @@ RESPONSE_SECONDS = Histogram(
 GHOSTS = Counter(
     "rtcc_events_ghosted_total", "Ghost copies of events near an area border sent to the "
     "neighbouring area.", ["source"])
+CHECKPOINTS = Counter(
+    "rtcc_checkpoints_total", "Checkpoints of a stateful stage (agents/checkpoint.py), by way "
+    "written: beside the stage, or in its turn (RTCC_CHECKPOINT_BESIDE; with auto, in_turn "
+    "means the stage was catching up on a backlog).", ["stage", "way"])
 TABLE_KEYS = Gauge("rtcc_table_keys",
                    "Keys held in a state table by this worker, as of its last checkpoint.",
                    ["table"])

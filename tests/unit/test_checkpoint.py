@@ -271,7 +271,7 @@ def test_a_due_checkpoint_is_written_beside_the_stage_in_steps():
     world = _World()
     checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
                             lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)],
-                            beside=True)
+                            beside="on")
 
     async def main() -> None:
         await asyncio.sleep(0.02)  # the checkpoint is due at the end of the first batch
@@ -309,7 +309,7 @@ def test_a_rebalance_waits_for_the_checkpoint_being_written():
             return super().write_detached(limit)
 
     checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
-                            lambda p: [_SlowView(world, p)], beside=True)
+                            lambda p: [_SlowView(world, p)], beside="on")
 
     async def main() -> None:
         await asyncio.sleep(0.02)
@@ -325,9 +325,9 @@ def test_a_rebalance_waits_for_the_checkpoint_being_written():
     asyncio.run(main())
 
 
-def test_by_default_the_stage_waits_for_its_checkpoint():
-    """Off (the default), a checkpoint due after a batch is written before the stage reads
-    its next batch, each view in one go."""
+def test_off_the_stage_waits_for_its_checkpoint():
+    """Off (a Checkpoint's default; auto decides so on a backlog), a checkpoint due after a
+    batch is written before the stage reads its next batch, each view in one go."""
     from agents.checkpoint import CHUNK_KEYS
 
     world = _World()
@@ -343,7 +343,38 @@ def test_by_default_the_stage_waits_for_its_checkpoint():
     assert [e for e in world.log if e[0] == "flush"] == [("flush", 0, 0)]  # one step
 
 
-def test_the_setting_is_off_by_default_and_under_exactly_once(monkeypatch):
+@pytest.mark.parametrize("highwater, beside", [(1 + 500 + 1, False), (1 + 500, True),
+                                                (None, True)])
+def test_auto_writes_beside_a_caught_up_stage_and_in_turn_while_it_catches_up(highwater,
+                                                                              beside):
+    """auto (the default): a checkpoint is written beside the stage unless more than
+    `catching_up` events of its partitions are left to read past its latest event (a
+    backlog, where writing beside cost throughput); a partition whose highwater is not
+    known yet counts as caught up."""
+    from agents.checkpoint import CHUNK_KEYS
+
+    world = _World()
+    world.consumer.highwater = lambda tp: {TP("norm", 2): highwater}.get(tp)
+    checkpoint = Checkpoint(world, 0.01,  # type: ignore[arg-type]
+                            lambda p: [_View(world, p, keys=2 * CHUNK_KEYS + 1)],
+                            beside="auto", catching_up=500)
+
+    async def main() -> None:
+        await asyncio.sleep(0.02)
+        await _one_batch(checkpoint, world, _event(2, 0))  # offset 0: highwater - 1 left
+        if beside:
+            assert checkpoint.writing is not None and world.acked() == []
+            await checkpoint.finish_writing()
+        else:
+            assert checkpoint.writing is None
+        assert world.acked() == [(2, 0)]
+
+    asyncio.run(main())
+    steps = [e for e in world.log if e[0] == "flush"]
+    assert len(steps) == (3 if beside else 1)
+
+
+def test_the_setting_is_auto_by_default_and_off_under_exactly_once(monkeypatch):
     from types import SimpleNamespace as NS
 
     def made(**env: str) -> Checkpoint:
@@ -352,6 +383,11 @@ def test_the_setting_is_off_by_default_and_under_exactly_once(monkeypatch):
         app = NS(timer=lambda **kw: (lambda fn: fn))
         return Checkpoint.for_stage(app, config.load(), "test", lambda p: [])  # type: ignore
 
-    assert not made().beside
-    assert made(RTCC_CHECKPOINT_BESIDE="1").beside
-    assert not made(RTCC_PROCESSING_GUARANTEE="exactly_once").beside
+    default = made()
+    assert default.beside == "auto" and default.catching_up == config.load().batch_max
+    assert made(RTCC_CHECKPOINT_BESIDE="true").beside == "on"
+    assert made(RTCC_CHECKPOINT_BESIDE="0").beside == "off"
+    assert made(RTCC_CHECKPOINT_BESIDE="on", RTCC_PROCESSING_GUARANTEE="exactly_once"
+                ).beside == "off"
+    with pytest.raises(ValueError, match="RTCC_CHECKPOINT_BESIDE"):
+        made(RTCC_CHECKPOINT_BESIDE="sometimes")

@@ -226,6 +226,25 @@ def test_table_sizes_count_what_a_checkpoint_wrote_to_each_table():
         before["correlate-incidents"] + incidents
 
 
+@covers("rtcc_checkpoints_total")
+def test_checkpoints_are_counted_by_the_way_they_are_written():
+    from agents.checkpoint import Checkpoint
+
+    left = {"to_read": 0}
+    app = SimpleNamespace(consumer=SimpleNamespace(
+        highwater=lambda tp: 1 + left["to_read"]))  # the held event is at offset 0
+    checkpoint = Checkpoint(app, 1.0, lambda p: [], beside="auto",  # type: ignore[arg-type]
+                            catching_up=10, stage="metrics-test")
+    tp = TP("norm", 0)
+    checkpoint.last_event[0] = SimpleNamespace(message=SimpleNamespace(tp=tp, offset=0))
+    assert checkpoint.write_beside()
+    left["to_read"] = 11
+    assert not checkpoint.write_beside()
+    assert not checkpoint.write_beside()
+    assert value("rtcc_checkpoints_total", stage="metrics-test", way="beside") == 1
+    assert value("rtcc_checkpoints_total", stage="metrics-test", way="in_turn") == 2
+
+
 @covers("rtcc_table_keys", "rtcc_hotspots_open")
 def test_table_sizes_and_open_hotspots_are_measured():
     from agents.correlate import agents as correlate
