@@ -459,6 +459,7 @@ def run_pipeline(settings: Settings, n: int, workers: int, tmp: Path, tag: str,
                 "rtcc_events_dead_lettered_total", 0)
 
         w = watch(procs, progress, lambda: all(c(last, n) for c in checks), timeout_s, n)
+        ways = checkpoint_ways(configs)
         check_logs(logs)
     except BaseException:
         for log in logs:
@@ -483,8 +484,24 @@ def run_pipeline(settings: Settings, n: int, workers: int, tmp: Path, tag: str,
         "rtcc_events_ghosted_total")}
     written = records_written(settings, n)
     row.note += (f"; {written['records_per_event']:.1f} records written per event, "
-                 f"{written['changelog_per_event']:.1f} of them changelog")
-    return row, counts | written
+                 f"{written['changelog_per_event']:.1f} of them changelog; checkpoints beside "
+                 "the stage / in its turn " + ", ".join(
+                     f"{stage} {w['beside']:,.0f} / {w['in_turn']:,.0f}"
+                     for stage, w in sorted(ways.items())))
+    return row, counts | written | {"checkpoints": ways}
+
+
+def checkpoint_ways(configs: list[Settings]) -> dict[str, dict[str, float]]:
+    """The workers' checkpoints by stage and the way they were written
+    (RTCC_CHECKPOINT_BESIDE): whether `auto` took a backlog for one."""
+    ways: dict[str, dict[str, float]] = {}
+    for s in configs:
+        for labels, value in scrape_metrics(s.web_port).get("rtcc_checkpoints_total",
+                                                            {}).items():
+            named = dict(part.split("=", 1) for part in labels.split(","))
+            stage = ways.setdefault(named["stage"].strip('"'), {"beside": 0.0, "in_turn": 0.0})
+            stage[named["way"].strip('"')] += value
+    return ways
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ def test_bench_runs_every_stage(services, tmp_path, monkeypatch):
     assert sum(topics.values()) == pytest.approx(report["pipeline_outputs"]["records_per_event"])
     assert {"rtcc.sa.updates", "rtcc.events.normalised"} <= set(topics)
     assert not {"bench.passthrough", "bench.plain.out"} & set(topics)  # the baselines' own
+    # each stateful stage's checkpoints, by the way RTCC_CHECKPOINT_BESIDE wrote them
+    ways = report["pipeline_outputs"]["checkpoints"]
+    assert {"correlate", "kpi"} <= set(ways)
+    assert sum(ways["correlate"].values()) >= 1
     markdown = out.with_suffix(".md").read_text()
     assert markdown.startswith("## pipeline bench")
     assert "- records written per event by topic: " in markdown
