@@ -26,6 +26,8 @@ from typing import Any
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.delivery import DirectDelivery
+
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer thread, whose aiokafka consumer waits at most `app.fetch_max_wait_s`
@@ -39,7 +41,10 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
-class Consumer(faust_aiokafka.Consumer):
+class Consumer(DirectDelivery, faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with the thread above, handing messages to the streams
+    without a task per message (streams/delivery.py)."""
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
