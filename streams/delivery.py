@@ -8,9 +8,8 @@ wraps each argument, and the service's stopped and crashed events, in a task of 
 waits for the first with `asyncio.wait` and cancels the rest: four tasks and several turns
 of the event loop per message, for a callback that almost never waits (Faust's conductor
 decodes the message and puts it in each stream's buffer without blocking; a full buffer
-pauses the partition instead). In a worker that runs every stage the turns are shared with
-the agents, and a fetch's messages reached their streams up to ~100 ms after they were
-fetched at 500 events/s (bench/NOTES.md section 35).
+pauses the partition instead). Measured on the plain one-agent Faust baseline of the bench:
+~40 us of CPU per message, 17 % of what that agent costs (bench/NOTES.md section 35).
 
 `DirectDelivery.wait_first` first runs the callback's coroutine itself: when it completes
 without waiting, that is the outcome `wait_first` would have had (the callback first
