@@ -29,7 +29,7 @@ from bench.pipeline import (MILWAUKEE_EVENTS, delete_deployment, metric_sums, pr
                             summed_over_labels)
 from streams import admin
 from streams.config import Settings, load
-from streams.processes import free_port, scrape_metrics, start_worker, stop
+from streams.processes import free_port, label, scrape_metrics, start_worker, stop
 
 MIB = 1024 * 1024
 # faust/stores/rocksdb.py: what a worker gets without RTCC_ROCKSDB_* (per table partition)
@@ -53,7 +53,7 @@ def store_mib(series: dict[str, dict[str, float]]) -> dict[str, float]:
     one scrape of its /metrics (`scrape_metrics`)."""
     sizes: dict[str, float] = {}
     for labels, value in series.get("rtcc_table_store_bytes", {}).items():
-        kind = labels.split('kind="', 1)[1].split('"', 1)[0]
+        kind = label(labels, "kind") or "?"
         sizes[kind] = sizes.get(kind, 0.0) + value / MIB
     return sizes
 

@@ -50,7 +50,7 @@ from bench.ingest import (PASSTHROUGH, PROFILE, RESULTS_DIR, _assign_from_start,
                           machine_info, passthrough, proc_usage, rss_mib)
 from streams import admin, config
 from streams.config import REPO_ROOT, Settings
-from streams.processes import free_port, scrape_metrics, start_worker, stop
+from streams.processes import free_port, label, scrape_metrics, start_worker, stop
 from streams.topics import CAD_EVENTS, NORMALISED, SA_UPDATES, TopicSpec
 
 PLAIN_OUT = TopicSpec("bench.plain.out", "Baseline P: source messages forwarded by plain Faust.")
@@ -498,9 +498,10 @@ def checkpoint_ways(configs: list[Settings]) -> dict[str, dict[str, float]]:
     for s in configs:
         for labels, value in scrape_metrics(s.web_port).get("rtcc_checkpoints_total",
                                                             {}).items():
-            named = dict(part.split("=", 1) for part in labels.split(","))
-            stage = ways.setdefault(named["stage"].strip('"'), {"beside": 0.0, "in_turn": 0.0})
-            stage[named["way"].strip('"')] += value
+            stage = ways.setdefault(label(labels, "stage") or "?",
+                                    {"beside": 0.0, "in_turn": 0.0})
+            way = label(labels, "way") or "?"
+            stage[way] = stage.get(way, 0.0) + value
     return ways
 
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.config import Settings, load
-from streams.processes import scrape_metrics, start_gateway, start_worker, stop
+from streams.processes import label, scrape_metrics, start_gateway, start_worker, stop
 from agents.ingest.progress import is_mark
 from streams.tail import messages, render
 
@@ -51,19 +51,11 @@ def _wait_for_worker(settings: Settings, worker: subprocess.Popen, log: Path) ->
     return False
 
 
-def _label(labels: str, key: str) -> str:
-    for part in labels.split(","):
-        k, _, v = part.partition("=")
-        if k == key:
-            return v.strip('"')
-    return "?"
-
-
 def summary_line(counts: dict[str, dict[str, float]]) -> str:
     def per(metric: str, key: str) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
         for labels, value in counts.get(metric, {}).items():
-            out[_label(labels, key)] += int(value)
+            out[label(labels, key) or "?"] += int(value)
         return out
 
     read = per("rtcc_events_in_total", "source")

@@ -59,3 +59,12 @@ def scrape_metrics(port: int, timeout_s: float = 5.0) -> dict[str, dict[str, flo
             name, _, labels = sample.partition("{")
             series[name][labels.rstrip("}")] = float(value)
     return series
+
+
+def label(labels: str, key: str) -> str | None:
+    """One label's value in a label set as `scrape_metrics` keys it (`a="x",b="y"`)."""
+    for part in labels.split(","):
+        name, _, value = part.partition("=")
+        if name == key:
+            return value.strip('"')
+    return None
