@@ -57,52 +57,39 @@ def _count_failure(topic: str, fut: asyncio.Future) -> None:
 
 
 class Outbox:
-    """Serialised messages waiting to be handed to the producer, in order; and for a
-    compacted topic (`add_latest`), only each key's last message of the batch."""
+    """Serialised messages waiting to be handed to the producer, in order."""
 
-    __slots__ = ("app", "messages", "latest")
+    __slots__ = ("app", "messages")
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self.messages: list[tuple[str, Any, Any, int | None, Any]] = []
-        self.latest: dict[tuple[str, Any], tuple[str, Any, Any, int | None, Any]] = {}
 
     def add(self, topic: faust.TopicT, key: Any, value: Any, partition: int | None = None,
             key_serializer: Any = None, value_serializer: Any = None,
-            headers: list[tuple[str, bytes]] | None = None) -> None:
+            headers: list[tuple[str, bytes]] | None = None) -> tuple[Any, Any]:
         """Serialise now (a value the codec refuses fails here, in the caller's try), the
-        same way `topic.send(key=key, value=value)` does (the topic's codecs unless given)."""
+        same way `topic.send(key=key, value=value)` does (the topic's codecs unless given).
+        Returns the key's and the value's bytes."""
         key_bytes, _ = topic.prepare_key(key, key_serializer)
         value_bytes, _ = topic.prepare_value(value, value_serializer)
         self.messages.append((topic.get_topic_name(), key_bytes, value_bytes, partition,
                               headers))
+        return key_bytes, value_bytes
 
-    def add_latest(self, topic: faust.TopicT, key: Any, value: Any) -> None:
-        """A message to a compacted topic that replaces the key's earlier one of this batch.
-
-        Compaction keeps only a key's last value, so the ones before it in a batch would be
-        written only to be compacted away (`rtcc.sa.state`: a hotspot's close and its
-        tombstone come together; a subject's other updates rarely share a batch, so this
-        saves ~1 % of that topic's records, bench/NOTES.md section 32). Serialised now,
-        like `add`: the value as it is at this point of the batch. Sent after the batch's
-        ordered messages; a key keeps its place among the others. A value of None is a
-        tombstone (a record with no value, so that compaction forgets the key; the topic's
-        codec would write the four bytes `null`)."""
-        key_bytes, _ = topic.prepare_key(key, None)
-        value_bytes = None if value is None else topic.prepare_value(value, None)[0]
-        name = topic.get_topic_name()
-        self.latest[(name, key_bytes)] = (name, key_bytes, value_bytes, None, None)
+    def add_serialised(self, topic: str, key: bytes | None, value: bytes | None,
+                       partition: int | None = None) -> None:
+        """A message already serialised for the named topic; a value of None is a tombstone
+        (a record with no value, which a compacted topic's compaction deletes)."""
+        self.messages.append((topic, key, value, partition, None))
 
     def __len__(self) -> int:
-        return len(self.messages) + len(self.latest)
+        return len(self.messages)
 
     async def send(self) -> list[tuple[str, int | None, asyncio.Future]]:
         """Hand every message to the producer (its accumulator; not waiting for the broker).
         Returns each message's topic, partition and delivery future, in order."""
         messages, self.messages = self.messages, []
-        if self.latest:
-            messages += self.latest.values()
-            self.latest = {}
         producer = self.app.producer
         sent = []
         for topic, key, value, partition, headers in messages:

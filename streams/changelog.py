@@ -30,7 +30,9 @@ from agents.batching import Outbox
 class ChangelogOutbox:
     """Changelog records waiting for the checkpoint that wrote them: the agents' `Outbox`
     (serialised now, handed to the producer in order, failed sends counted), plus which
-    table each changelog topic belongs to, for its persisted offset."""
+    table each changelog topic belongs to, for its persisted offset. The live picture's
+    records leave with the same checkpoints, through `messages`
+    (agents/correlate/live_picture.py)."""
 
     def __init__(self, app: faust.App) -> None:
         self.messages = Outbox(app)
@@ -53,7 +55,9 @@ class ChangelogOutbox:
             sent = await self.messages.send()
         last = {(topic, p): fut for topic, p, fut in sent}  # a partition's complete in order
         for (topic, _), fut in last.items():
-            fut.add_done_callback(partial(_persisted, self.tables[topic]))
+            table = self.tables.get(topic)  # else the live picture's (agents/correlate)
+            if table is not None:
+                fut.add_done_callback(partial(_persisted, table))
         return len(sent)
 
 

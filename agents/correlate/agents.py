@@ -9,11 +9,11 @@ in the same event-time order.
 
 Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py),
 and each batch's SA updates are handed to the producer in order at its end, with its closed
-incidents for the KPI stage gathered by agency and district (`send_finished`); the compacted
-live picture (`rtcc.sa.state`) gets each subject's last update of the batch, or its
-tombstone once it is forgotten (`Outbox.add_latest`). The engine works on write-behind
-views of the tables, whose keys reach the table (and its changelog) once per checkpoint
-(RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
+incidents for the KPI stage gathered by agency and district (`send_finished`). The engine
+works on write-behind views of the tables, whose keys reach the table (and its changelog)
+once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events;
+the compacted live picture (`rtcc.sa.state`) gets each subject's last update, or its
+tombstone once it is forgotten, with the same checkpoint (agents/correlate/live_picture.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from agents.checkpoint import Checkpoint
 from agents.correlate import ordering
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
+from agents.correlate.live_picture import LivePicture
 from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
 from agents.correlate.write_behind import WriteBehind
@@ -80,13 +81,15 @@ class PartitionState:
     engine: Correlator
     finished: list[dict[str, Any]]  # closed incidents of this batch, for the KPI stage
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
+    live: LivePicture  # rtcc.sa.state's records, sent with the checkpoint's changelog
 
-    def detach(self) -> tuple[WriteBehind, ...]:
+    def detach(self) -> tuple[WriteBehind | LivePicture, ...]:
         """The partition's state as of now, set aside for a checkpoint to write: the views'
-        pending writes, with how far its ordering has got (the progress table, last)."""
+        pending writes, with how far its ordering has got (the progress table, last of
+        them), then the live picture's records."""
         progress = self.views[-1]  # of progress_table
         progress[PROGRESS_KEY] = ordering.progress(self.watermarks, self.buffer)
-        return tuple(view.detach() for view in self.views)
+        return (*(view.detach() for view in self.views), self.live.detach())
 
 
 partitions: dict[int, PartitionState] = {}
@@ -110,7 +113,8 @@ def state_of(partition: int) -> PartitionState:
         engine = Correlator(incidents, groups, CONFIG, on_finished=finished.append,
                             hotspots=HotspotTracker(hotspots))
         engine.restore()
-        state = PartitionState(watermarks, buffer, engine, finished, views)
+        live = LivePicture(channels.sa_state.get_topic_name(), app.changelog.messages)
+        state = PartitionState(watermarks, buffer, engine, finished, views, live)
         partitions[partition] = state
         log.info("correlate: partition %d restored: %d pending, watermark %s, %s", partition,
                  len(buffer), watermarks.current(), engine.size())
@@ -130,15 +134,16 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
                 pass
 
 
-def publish(result: Result, out: Outbox) -> None:
+def publish(result: Result, out: Outbox, live: LivePicture) -> None:
+    """Every update to `rtcc.sa.updates` with this batch, and to the live picture (the same
+    bytes: both topics have raw keys and orjson values) with the next checkpoint."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for update in result.updates:
         update["published_time"] = now
-        out.add(channels.sa_updates, update["subject_id"], update)
-        out.add_latest(channels.sa_state, update["subject_id"], update)
+        live.show(*out.add(channels.sa_updates, update["subject_id"], update))
         metrics.SA_UPDATES.labels(update["subject_kind"], update["kind"]).inc()
     for subject in result.tombstones:
-        out.add_latest(channels.sa_state, subject, None)
+        live.forget(channels.sa_state.prepare_key(subject, None)[0])
     for disposition in result.dispositions:
         metrics.CORRELATED.labels(disposition).inc()
     if result.merges:
@@ -202,12 +207,12 @@ def handle(partition: int, doc: dict[str, Any], out: Outbox,
         state.watermarks.observe_event(origin_of(doc), ts)
         if not state.buffer.push(doc, ts):
             metrics.LATE_EVENTS.inc()
-            publish(_observe_latency(doc, state.engine.apply(doc)), out)
+            publish(_observe_latency(doc, state.engine.apply(doc)), out, state.live)
     released = state.buffer.release(state.watermarks.current())
     for event in released:
-        publish(_observe_latency(event, state.engine.apply(event)), out)
+        publish(_observe_latency(event, state.engine.apply(event)), out, state.live)
     if released:
-        publish(state.engine.advance(state.buffer.released_ts), out)
+        publish(state.engine.advance(state.buffer.released_ts), out, state.live)
     metrics.BUFFERED.labels(str(partition)).set(len(state.buffer))
     metrics.STAGE_SECONDS.labels("correlate").observe(time.perf_counter() - started)
 
@@ -227,12 +232,22 @@ async def measure_tables() -> None:
                                   for state in partitions.values() if state.engine.hotspots))
 
 
-def detach_partition(partition: int) -> tuple[WriteBehind, ...]:
+def detach_partition(partition: int) -> tuple[WriteBehind | LivePicture, ...]:
     state = partitions.get(partition)
     return () if state is None else state.detach()
 
 
 checkpoint = Checkpoint.for_stage(app, settings, "correlate", detach_partition)
+
+
+def send_live_with_batch(out: Outbox) -> None:
+    """The live picture's records with the batch's outputs when every batch is a checkpoint
+    (exactly_once: a transaction commits them with the batch's offsets); else they wait for
+    the checkpoint that writes the partition's state."""
+    if checkpoint.interval_s > 0:
+        return
+    for state in partitions.values():
+        state.live.drain_to(out)
 
 
 @app.agent(channels.normalised, name="correlate")
@@ -253,4 +268,5 @@ async def correlate(stream: faust.StreamT) -> None:
                     dead_letter_failure("correlate", event, exc, out)
                 lag.processed(event.message)
             send_finished(out)
+            send_live_with_batch(out)
             await out.send()
