@@ -49,10 +49,11 @@ class ChangelogOutbox:
         self.messages.add(topic, key, value, partition, key_serializer=table.key_serializer,
                           value_serializer=value_serializer)
 
-    async def send(self) -> int:
-        """Hand every record to the producer, in order; return how many."""
+    async def send(self, step: int | None = None) -> int:
+        """Hand every record to the producer, in order (`step`: see `Outbox.send`); return
+        how many."""
         async with self.sending:
-            sent = await self.messages.send()
+            sent = await self.messages.send(step)
         last = {(topic, p): fut for topic, p, fut in sent}  # a partition's complete in order
         for (topic, _), fut in last.items():
             table = self.tables.get(topic)  # else the live picture's (agents/correlate)
