@@ -86,18 +86,13 @@ class Outbox:
     def __len__(self) -> int:
         return len(self.messages)
 
-    async def send(self, step: int | None = None) -> list[tuple[str, int | None, asyncio.Future]]:
+    async def send(self) -> list[tuple[str, int | None, asyncio.Future]]:
         """Hand every message to the producer (its accumulator; not waiting for the broker).
-        Returns each message's topic, partition and delivery future, in order. With `step`,
-        the event loop runs other tasks after every `step` messages: handing a checkpoint's
-        thousands to the producer otherwise holds it for tens of milliseconds, as no send
-        waits while the accumulator has room."""
+        Returns each message's topic, partition and delivery future, in order."""
         messages, self.messages = self.messages, []
         producer = self.app.producer
         sent = []
-        for i, (topic, key, value, partition, headers) in enumerate(messages):
-            if step and i and not i % step:
-                await asyncio.sleep(0)
+        for topic, key, value, partition, headers in messages:
             fut = await producer.send(topic, key, value, partition, None, headers)
             fut.add_done_callback(partial(_count_failure, topic))
             sent.append((topic, partition, fut))

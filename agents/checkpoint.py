@@ -45,7 +45,7 @@ of the worker) waiting; the events that arrived meanwhile are part of the latenc
 takes its state at that point, synchronously (each partition's views `detach` their
 pending writes, and the held events go with them), and a task writes it while the stage
 goes on: the views `CHUNK_KEYS` keys at a time with the event loop running in between,
-then the changelog and the live picture (as many records at a time), then the acks. Reads see the detached state until it is written
+then the changelog, then the acks. Reads see the detached state until it is written
 (agents/correlate/write_behind.py). Everything above still holds for each checkpoint's own
 events and state: the producer is flushed before its views are written, its changelog
 records reach the producer before its acks, and its acks are released together. One
@@ -219,7 +219,7 @@ class Checkpoint:
                         await asyncio.sleep(0)  # the other agents' turn
         changelog = getattr(self.app, "changelog", None)  # streams.app.App's: see there
         if changelog is not None:
-            await changelog.send(chunk)
+            await changelog.send()
         consumer = self.app.consumer
         for message in state.held:
             message.ack(consumer)  # the final reference acks the offset (see `batches`)

@@ -30,9 +30,7 @@ from agents.batching import Outbox
 class ChangelogOutbox:
     """Changelog records waiting for the checkpoint that wrote them: the agents' `Outbox`
     (serialised now, handed to the producer in order, failed sends counted), plus which
-    table each changelog topic belongs to, for its persisted offset. The live picture's
-    records leave with the same checkpoints, through `messages`
-    (agents/correlate/live_picture.py)."""
+    table each changelog topic belongs to, for its persisted offset."""
 
     def __init__(self, app: faust.App) -> None:
         self.messages = Outbox(app)
@@ -49,16 +47,13 @@ class ChangelogOutbox:
         self.messages.add(topic, key, value, partition, key_serializer=table.key_serializer,
                           value_serializer=value_serializer)
 
-    async def send(self, step: int | None = None) -> int:
-        """Hand every record to the producer, in order (`step`: see `Outbox.send`); return
-        how many."""
+    async def send(self) -> int:
+        """Hand every record to the producer, in order; return how many."""
         async with self.sending:
-            sent = await self.messages.send(step)
+            sent = await self.messages.send()
         last = {(topic, p): fut for topic, p, fut in sent}  # a partition's complete in order
         for (topic, _), fut in last.items():
-            table = self.tables.get(topic)  # else the live picture's (agents/correlate)
-            if table is not None:
-                fut.add_done_callback(partial(_persisted, table))
+            fut.add_done_callback(partial(_persisted, self.tables[topic]))
         return len(sent)
 
 

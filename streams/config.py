@@ -205,9 +205,8 @@ class Settings:
     checkpoint_interval_s: float = _setting(
         "RTCC_CHECKPOINT_S", 1.0, float,
         "How often a stateful stage writes its tables and acks the events behind them "
-        "(agents/checkpoint.py): writes to a key in between reach the changelog once, and "
-        "a subject's updates in between the live picture (rtcc.sa.state) once. A crash "
-        "replays at most this much work. 0: after every batch; exactly_once always 0.")
+        "(agents/checkpoint.py): writes to a key in between reach the changelog once. A "
+        "crash replays at most this much work. 0: after every batch; exactly_once always 0.")
     checkpoint_beside: str = _setting(
         "RTCC_CHECKPOINT_BESIDE", "auto", _beside_mode,
         "How a stateful stage writes a due checkpoint: on, in a task beside the stage, a few "

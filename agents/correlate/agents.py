@@ -11,9 +11,9 @@ Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batch
 and each batch's SA updates are handed to the producer in order at its end, with its closed
 incidents for the KPI stage gathered by agency and district (`send_finished`). The engine
 works on write-behind views of the tables, whose keys reach the table (and its changelog)
-once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events;
-the compacted live picture (`rtcc.sa.state`) gets each subject's last update, or its
-tombstone once it is forgotten, with the same checkpoint (agents/correlate/live_picture.py).
+once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
+The compacted live picture (`rtcc.sa.state`) gets each subject's last update of the batch,
+or its tombstone once it is forgotten (agents/correlate/live_picture.py).
 """
 
 from __future__ import annotations
@@ -81,15 +81,14 @@ class PartitionState:
     engine: Correlator
     finished: list[dict[str, Any]]  # closed incidents of this batch, for the KPI stage
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
-    live: LivePicture  # rtcc.sa.state's records, sent with the checkpoint's changelog
+    live: LivePicture  # the batch's rtcc.sa.state records, sent at its end
 
-    def detach(self) -> tuple[WriteBehind | LivePicture, ...]:
+    def detach(self) -> tuple[WriteBehind, ...]:
         """The partition's state as of now, set aside for a checkpoint to write: the views'
-        pending writes, with how far its ordering has got (the progress table, last of
-        them), then the live picture's records."""
+        pending writes, with how far its ordering has got (the progress table, last)."""
         progress = self.views[-1]  # of progress_table
         progress[PROGRESS_KEY] = ordering.progress(self.watermarks, self.buffer)
-        return (*(view.detach() for view in self.views), self.live.detach())
+        return tuple(view.detach() for view in self.views)
 
 
 partitions: dict[int, PartitionState] = {}
@@ -113,7 +112,7 @@ def state_of(partition: int) -> PartitionState:
         engine = Correlator(incidents, groups, CONFIG, on_finished=finished.append,
                             hotspots=HotspotTracker(hotspots))
         engine.restore()
-        live = LivePicture(channels.sa_state.get_topic_name(), app.changelog.messages)
+        live = LivePicture(channels.sa_state.get_topic_name())
         state = PartitionState(watermarks, buffer, engine, finished, views, live)
         partitions[partition] = state
         log.info("correlate: partition %d restored: %d pending, watermark %s, %s", partition,
@@ -135,8 +134,8 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
 
 
 def publish(result: Result, out: Outbox, live: LivePicture) -> None:
-    """Every update to `rtcc.sa.updates` with this batch, and to the live picture (the same
-    bytes: both topics have raw keys and orjson values) with the next checkpoint."""
+    """Every update to `rtcc.sa.updates`, and the same bytes (both topics: raw keys, orjson
+    values) to the live picture, which keeps each subject's last of the batch."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for update in result.updates:
         update["published_time"] = now
@@ -232,22 +231,12 @@ async def measure_tables() -> None:
                                   for state in partitions.values() if state.engine.hotspots))
 
 
-def detach_partition(partition: int) -> tuple[WriteBehind | LivePicture, ...]:
+def detach_partition(partition: int) -> tuple[WriteBehind, ...]:
     state = partitions.get(partition)
     return () if state is None else state.detach()
 
 
 checkpoint = Checkpoint.for_stage(app, settings, "correlate", detach_partition)
-
-
-def send_live_with_batch(out: Outbox) -> None:
-    """The live picture's records with the batch's outputs when every batch is a checkpoint
-    (exactly_once: a transaction commits them with the batch's offsets); else they wait for
-    the checkpoint that writes the partition's state."""
-    if checkpoint.interval_s > 0:
-        return
-    for state in partitions.values():
-        state.live.drain_to(out)
 
 
 @app.agent(channels.normalised, name="correlate")
@@ -268,5 +257,6 @@ async def correlate(stream: faust.StreamT) -> None:
                     dead_letter_failure("correlate", event, exc, out)
                 lag.processed(event.message)
             send_finished(out)
-            send_live_with_batch(out)
+            for state in partitions.values():  # after the batch's updates
+                state.live.drain_to(out)
             await out.send()

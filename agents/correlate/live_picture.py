@@ -1,20 +1,13 @@
-"""The compacted live picture (`rtcc.sa.state`) of one partition, written with its state.
+"""The compacted live picture (`rtcc.sa.state`) of one partition: a batch's last record per subject.
 
 `rtcc.sa.state` keeps each subject's latest SA update, or forgets it (a tombstone), so a
 partner starts from it instead of replaying every update. Compaction keeps only a key's
-last record, so every record of a subject before its last one in a stretch of time is
-written only to be compacted away. It was written per batch: on a live feed a batch holds
-a handful of events, and the topic took ~2.9 records per event, more than the append-only
-`rtcc.sa.updates` (~2.0), each a producer send and a compaction's work on the broker.
-
-This holds each subject's latest record until the checkpoint that writes the partition's
-state (agents/checkpoint.py; RTCC_CHECKPOINT_S), the way Kafka Streams' record cache holds
-a KTable's updates until its commit: the records leave with the checkpoint's changelog,
-after the updates of its events are in Kafka and before their acks. A crash before that
-replays the events, which publish the same records again. The picture is then as fresh as
-the last checkpoint (a second by default); the append-only topic, which the audiences and
-the dashboard read, is unchanged. Under exactly_once every batch is a checkpoint, and the
-records leave with the batch (`drain_to`).
+last record, so the records of a subject before its last one in a batch would be written
+only to be compacted away (a hotspot's close and its tombstone come together). They go to
+the producer with the batch, after its updates: holding them until the checkpoint instead
+wrote ~10 % fewer records on a backlog, but put a burst of ~2 MB a second ahead of ingest's
+records in the worker's one producer and lengthened the tail at live rates
+(bench/NOTES.md section 36).
 
 Values are the bytes already serialised for `rtcc.sa.updates` (both topics: raw keys,
 orjson values; streams/channels.py), so an update is serialised once.
@@ -26,45 +19,27 @@ from agents.batching import Outbox
 
 
 class LivePicture:
-    """One partition's latest `rtcc.sa.state` record per subject, since the last detach."""
+    """One partition's latest `rtcc.sa.state` record per subject since the last drain."""
 
-    __slots__ = ("topic", "pending", "detached", "target")
+    __slots__ = ("topic", "pending")
 
-    def __init__(self, topic: str, target: Outbox | None) -> None:
+    def __init__(self, topic: str) -> None:
         self.topic = topic  # the compacted topic's name
-        self.target = target  # where a checkpoint's records go: the app's changelog outbox
         self.pending: dict[bytes, bytes | None] = {}
-        self.detached: dict[bytes, bytes | None] = {}
 
     def show(self, subject: bytes, value: bytes) -> None:
-        """The subject's latest update (serialised), replacing any earlier one not yet written."""
+        """The subject's latest update (serialised), replacing any earlier one not yet sent."""
         self.pending[subject] = value
 
     def forget(self, subject: bytes) -> None:
-        """A tombstone: compaction then drops the subject."""
+        """A tombstone (a record with no value): compaction then drops the subject."""
         self.pending[subject] = None
 
     def __len__(self) -> int:
         return len(self.pending)
 
-    def detach(self) -> "LivePicture":
-        """Set the records so far aside for the checkpoint being taken (agents/checkpoint.py);
-        records from now on wait for the next one."""
-        if self.detached:
-            raise RuntimeError("the last checkpoint of this live picture is still being written")
-        self.detached, self.pending = self.pending, {}
-        return self
-
-    def write_detached(self, limit: int | None = None) -> int:
-        """Hand the detached records to the target outbox, which the checkpoint sends after
-        the views; all at once (serialised already, this is a list append each)."""
-        for subject, value in self.detached.items():
-            self.target.add_serialised(self.topic, subject, value)
-        self.detached = {}
-        return 0
-
     def drain_to(self, out: Outbox) -> None:
-        """Every record so far, to a batch's own outbox (when every batch is a checkpoint)."""
+        """Every record so far to a batch's outbox, each subject where it first came."""
         for subject, value in self.pending.items():
             out.add_serialised(self.topic, subject, value)
         self.pending = {}

@@ -145,36 +145,3 @@ def test_a_message_is_serialised_as_the_value_was_when_added():
     update["status"] = "changed later, never published"
     asyncio.run(out.send())
     assert producer.sent == [("sa.updates", b"inc-1", repr({"status": "dispatched"}).encode())]
-
-
-def test_a_long_send_lets_other_tasks_run_every_step_messages():
-    """A checkpoint hands thousands of records to the producer; with a step the loop is
-    not held for all of them (no producer send waits while its accumulator has room)."""
-    from agents.batching import Outbox
-
-    producer = _Producer()
-    out = Outbox(SimpleNamespace(producer=producer))
-    for i in range(5):
-        out.add_serialised("t", str(i).encode(), b"v")
-    seen: list[int] = []
-
-    async def main(step: int | None) -> None:
-        async def other() -> None:
-            while True:
-                seen.append(len(producer.sent))
-                await asyncio.sleep(0)
-        task = asyncio.ensure_future(other())
-        await asyncio.sleep(0)  # it runs once before the send
-        await out.send(step)
-        task.cancel()
-
-    asyncio.run(main(2))
-    assert seen == [0, 2, 4]  # between every 2 sends
-    assert [k for _, k, _ in producer.sent] == [b"0", b"1", b"2", b"3", b"4"]
-
-    seen.clear()
-    producer.sent.clear()
-    for i in range(5):
-        out.add_serialised("t", str(i).encode(), b"v")
-    asyncio.run(main(None))
-    assert seen == [0]  # all in one go

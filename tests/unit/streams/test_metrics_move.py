@@ -134,7 +134,7 @@ def test_correlation_publish_counts_updates_dispositions_merges_links_and_latenc
         "e2e": value("rtcc_end_to_end_seconds_count"),
     }
     out = Outbox(app)
-    live = LivePicture("sa.state", None)
+    live = LivePicture("sa.state")
     for e, result in zip(events, results):
         correlate.publish(correlate._observe_latency(e, result), out, live)
     n_updates = sum(len(r.updates) for r in results)
