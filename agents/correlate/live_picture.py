@@ -6,8 +6,7 @@ last record, so the records of a subject before its last one in a batch would be
 only to be compacted away (a hotspot's close and its tombstone come together). They go to
 the producer with the batch, after its updates. Holding them until the checkpoint instead
 wrote ~10 % fewer records on a backlog, but lengthened the tail at live rates (p95 +40 ms
-at 750 events/s; likely the burst of ~2 MB a second it puts ahead of ingest's records in
-the worker's one producer; bench/NOTES.md section 36).
+at 750 events/s, in ingest's part: bench/NOTES.md section 36).
 
 Values are the bytes already serialised for `rtcc.sa.updates` (both topics: raw keys,
 orjson values; streams/channels.py), so an update is serialised once.
