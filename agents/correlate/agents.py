@@ -9,11 +9,11 @@ in the same event-time order.
 
 Events are handled in batches (RTCC_BATCH_MAX, RTCC_BATCH_WITHIN_S; agents/batching.py),
 and each batch's SA updates are handed to the producer in order at its end, with its closed
-incidents for the KPI stage gathered by agency and district (`send_finished`). The engine
-works on write-behind views of the tables, whose keys reach the table (and its changelog)
-once per checkpoint (RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
-The compacted live picture (`rtcc.sa.state`) gets each subject's last update of the batch,
-or its tombstone once it is forgotten (agents/correlate/live_picture.py).
+incidents for the KPI stage gathered by agency and district (`send_finished`); the compacted
+live picture (`rtcc.sa.state`) gets each subject's last update of the batch, or its
+tombstone once it is forgotten (`Outbox.add_latest`). The engine works on write-behind
+views of the tables, whose keys reach the table (and its changelog) once per checkpoint
+(RTCC_CHECKPOINT_S; agents/checkpoint.py), which also acks the events.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from agents.checkpoint import Checkpoint
 from agents.correlate import ordering
 from agents.correlate.engine import CorrelationConfig, Correlator, Result
 from agents.correlate.hotspots import HotspotTracker
-from agents.correlate.live_picture import LivePicture
 from agents.correlate.matching import MatchRules
 from agents.correlate.ordering import ReorderBuffer, Watermarks, event_ts, origin_of
 from agents.correlate.write_behind import WriteBehind
@@ -81,7 +80,6 @@ class PartitionState:
     engine: Correlator
     finished: list[dict[str, Any]]  # closed incidents of this batch, for the KPI stage
     views: tuple[WriteBehind, ...]  # the tables as the engine sees them, flushed at checkpoints
-    live: LivePicture  # the batch's rtcc.sa.state records, sent at its end
 
     def detach(self) -> tuple[WriteBehind, ...]:
         """The partition's state as of now, set aside for a checkpoint to write: the views'
@@ -112,8 +110,7 @@ def state_of(partition: int) -> PartitionState:
         engine = Correlator(incidents, groups, CONFIG, on_finished=finished.append,
                             hotspots=HotspotTracker(hotspots))
         engine.restore()
-        live = LivePicture(channels.sa_state.get_topic_name())
-        state = PartitionState(watermarks, buffer, engine, finished, views, live)
+        state = PartitionState(watermarks, buffer, engine, finished, views)
         partitions[partition] = state
         log.info("correlate: partition %d restored: %d pending, watermark %s, %s", partition,
                  len(buffer), watermarks.current(), engine.size())
@@ -133,16 +130,17 @@ async def forget_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
                 pass
 
 
-def publish(result: Result, out: Outbox, live: LivePicture) -> None:
+def publish(result: Result, out: Outbox) -> None:
     """Every update to `rtcc.sa.updates`, and the same bytes (both topics: raw keys, orjson
-    values) to the live picture, which keeps each subject's last of the batch."""
+    values; serialised once) to the live picture, which keeps a subject's last of the batch."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state_topic = channels.sa_state.get_topic_name()
     for update in result.updates:
         update["published_time"] = now
-        live.show(*out.add(channels.sa_updates, update["subject_id"], update))
+        out.add_latest(state_topic, *out.add(channels.sa_updates, update["subject_id"], update))
         metrics.SA_UPDATES.labels(update["subject_kind"], update["kind"]).inc()
     for subject in result.tombstones:
-        live.forget(channels.sa_state.prepare_key(subject, None)[0])
+        out.add_latest(state_topic, channels.sa_state.prepare_key(subject, None)[0], None)
     for disposition in result.dispositions:
         metrics.CORRELATED.labels(disposition).inc()
     if result.merges:
@@ -206,12 +204,12 @@ def handle(partition: int, doc: dict[str, Any], out: Outbox,
         state.watermarks.observe_event(origin_of(doc), ts)
         if not state.buffer.push(doc, ts):
             metrics.LATE_EVENTS.inc()
-            publish(_observe_latency(doc, state.engine.apply(doc)), out, state.live)
+            publish(_observe_latency(doc, state.engine.apply(doc)), out)
     released = state.buffer.release(state.watermarks.current())
     for event in released:
-        publish(_observe_latency(event, state.engine.apply(event)), out, state.live)
+        publish(_observe_latency(event, state.engine.apply(event)), out)
     if released:
-        publish(state.engine.advance(state.buffer.released_ts), out, state.live)
+        publish(state.engine.advance(state.buffer.released_ts), out)
     metrics.BUFFERED.labels(str(partition)).set(len(state.buffer))
     metrics.STAGE_SECONDS.labels("correlate").observe(time.perf_counter() - started)
 
@@ -257,6 +255,4 @@ async def correlate(stream: faust.StreamT) -> None:
                     dead_letter_failure("correlate", event, exc, out)
                 lag.processed(event.message)
             send_finished(out)
-            for state in partitions.values():  # after the batch's updates
-                state.live.drain_to(out)
             await out.send()

@@ -108,29 +108,31 @@ class _Producer:
         return future
 
 
-def test_an_outbox_hands_its_messages_to_the_producer_in_the_order_they_were_added():
+def test_a_compacted_topic_gets_only_each_keys_last_message_of_a_batch():
     from agents.batching import Outbox
 
     producer = _Producer()
     out = Outbox(SimpleNamespace(producer=producer))
     updates = _Topic("sa.updates")
-    assert out.add(updates, "inc-1", "opened") == (b"inc-1", b"'opened'")  # the bytes sent
-    out.add_serialised("sa.state", b"inc-1", b"'opened'")
-    out.add(updates, "inc-1", "closed")
-    out.add_serialised("sa.state", b"inc-2", None)  # a tombstone: a record with no value
-    assert len(out) == 4
+    for key, value in [("inc-1", "opened"), ("inc-2", "opened"), ("inc-1", "closed")]:
+        # `add` returns the bytes it queued: the compacted copy reuses them.
+        out.add_latest("sa.state", *out.add(updates, key, value))
+    out.add_latest("sa.state", b"inc-2", None)  # forgotten: a tombstone
+    assert len(out) == 5
 
-    sent = asyncio.run(out.send())
+    asyncio.run(out.send())
+    # Every update in order; then one state per key, in the order the keys came first.
     assert producer.sent == [
-        ("sa.updates", b"inc-1", b"'opened'"), ("sa.state", b"inc-1", b"'opened'"),
-        ("sa.updates", b"inc-1", b"'closed'"), ("sa.state", b"inc-2", None),
+        ("sa.updates", b"inc-1", b"'opened'"), ("sa.updates", b"inc-2", b"'opened'"),
+        ("sa.updates", b"inc-1", b"'closed'"),
+        ("sa.state", b"inc-1", b"'closed'"), ("sa.state", b"inc-2", None),
     ]
-    assert [topic for topic, _, _ in sent] == ["sa.updates", "sa.state"] * 2
     assert len(out) == 0
 
     producer.sent.clear()  # the next batch starts afresh
+    out.add_latest("sa.state", b"inc-1", b"'reopened'")
     asyncio.run(out.send())
-    assert producer.sent == []
+    assert producer.sent == [("sa.state", b"inc-1", b"'reopened'")]
 
 
 def test_a_message_is_serialised_as_the_value_was_when_added():

@@ -111,7 +111,6 @@ def test_correlation_publish_counts_updates_dispositions_merges_links_and_latenc
     from agents.batching import Outbox
     from agents.correlate import agents as correlate
     from streams.app import app
-    from agents.correlate.live_picture import LivePicture
 
     here = f.HERE
     first = f.event(subject="A1", minutes=0, point=here)
@@ -134,9 +133,8 @@ def test_correlation_publish_counts_updates_dispositions_merges_links_and_latenc
         "e2e": value("rtcc_end_to_end_seconds_count"),
     }
     out = Outbox(app)
-    live = LivePicture("sa.state")
     for e, result in zip(events, results):
-        correlate.publish(correlate._observe_latency(e, result), out, live)
+        correlate.publish(correlate._observe_latency(e, result), out)
     n_updates = sum(len(r.updates) for r in results)
     assert sum(s.value for s in metrics.SA_UPDATES.collect()[0].samples) == \
         before["updates"] + n_updates
