@@ -41,5 +41,6 @@ def test_the_live_picture_gets_each_subjects_last_update_of_a_batch():
     assert [(topic, key, value) for topic, key, value, _, _ in out.latest.values()] == [
         (state_topic, b"cad:MPD:1", closed),  # the update's own bytes
         (state_topic, b"cad:MPD:2", None)]  # forgotten for good: a tombstone
-    # ... which are what the compacted topic's own codec makes of the update.
+    assert list(out.latest.values())[0][2] is closed  # not serialised a second time
+    # ... and they are what the compacted topic's own codec makes of the update.
     assert channels.sa_state.prepare_value(orjson.loads(closed), None)[0] == closed
