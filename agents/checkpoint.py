@@ -33,10 +33,6 @@ RTCC_CHECKPOINT_S. What it must keep is the at-least-once contract of the offset
   checkpoint refusing to write; its events stay unacked and are read again after a
   restart.
 
-Under exactly_once the interval is 0 (a checkpoint after every batch): a transaction
-commits the outputs produced so far with the acked offsets, and outputs of held events
-would be committed without their offsets.
-
 **Written beside the stage (RTCC_CHECKPOINT_BESIDE).** At 1,000 events/s a correlation
 checkpoint wrote ~2,500 keys: ~75 ms of table writes and ~35 ms handing their changelog
 records to the producer, once a second, with the stage (and, for the writes, every agent
@@ -96,20 +92,13 @@ class _State:
     held: list[faust.types.Message]
 
 
-def interval_s(settings: Settings) -> float:
-    """RTCC_CHECKPOINT_S, or 0 (every batch) under exactly_once (see above)."""
-    if settings.processing_guarantee == "exactly_once":
-        return 0.0
-    return settings.checkpoint_interval_s
-
-
 class Checkpoint:
     @classmethod
     def for_stage(cls, app: faust.App, settings: Settings, stage: str,
                   detach: Detach) -> "Checkpoint":
         """The checkpoint of a stage, with the timer that writes it when the stage is idle
         (none when every batch writes one)."""
-        checkpoint = cls(app, interval_s(settings), detach, beside=settings.checkpoint_beside,
+        checkpoint = cls(app, settings.checkpoint_interval_s, detach, beside=settings.checkpoint_beside,
                          catching_up=settings.batch_max, stage=stage)
         if checkpoint.interval_s > 0:
             app.timer(interval=checkpoint.interval_s, name=f"{stage}.checkpoint")(
@@ -121,7 +110,7 @@ class Checkpoint:
         self.app = app
         self.interval_s = interval_s
         self.stage = stage
-        # on, off or auto (see above); never with a checkpoint per batch (exactly_once).
+        # on, off or auto (see above); never with a checkpoint per batch (interval 0).
         self.beside = beside if interval_s > 0 else "off"
         self.catching_up = catching_up  # events left to read beyond which auto waits
         self.detach = detach

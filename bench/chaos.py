@@ -909,10 +909,8 @@ def tally(results: list[Result]) -> str:
 
 def run(names: list[str], size: Size, tmp: Path, seed: int,
         report: Callable[[Result], None] = lambda r: None,
-        guarantee: str | None = None, repeat: int = 1) -> list[Result]:
+        repeat: int = 1) -> list[Result]:
     base = dataclasses.replace(load(), log_format="text")
-    if guarantee:
-        base = dataclasses.replace(base, processing_guarantee=guarantee)
     rng = random.Random(seed)
     t0 = time.monotonic()
     ref = clean_run(base, tmp, size, size.rows, rate=None)
@@ -961,8 +959,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, help="input rows (overrides the form's)")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--kills", type=int, help="kill -9 count (default 5)")
-    parser.add_argument("--guarantee", choices=("at_least_once", "exactly_once"),
-                        help="RTCC_PROCESSING_GUARANTEE of every worker (default: the setting)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the scenarios this many times against one reference")
     parser.add_argument("--keep", action="store_true",
@@ -984,8 +980,7 @@ def main(argv: list[str] | None = None) -> int:
     Deployment.keep = args.keep
     results: list[Result] | None = None  # None: the run itself failed
     try:
-        results = run(names, size, tmp, args.seed, guarantee=args.guarantee,
-                      repeat=args.repeat)
+        results = run(names, size, tmp, args.seed, repeat=args.repeat)
     finally:
         if args.keep or results is None or not all(r.ok for r in results):
             print(f"chaos: work directory (workers' logs) kept in {tmp}", file=sys.stderr)

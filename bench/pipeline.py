@@ -12,9 +12,8 @@ Latency (--rates): for each input rate, a fresh deployment and a caught-up worke
 replay sends at that rate; each SA update caused by source events is matched to them by
 `source_event_ids` and its latency is its Kafka CreateTime minus the latest CreateTime of
 those source messages (read back from the normalised topic's `source_timestamp_ms`). A
-read_committed consumer beside the worker also notes when each update became visible: the
-same thing at_least_once, plus the wait for the transaction's commit with --exactly-once
-(which measures B and the latencies a second time with RTCC_PROCESSING_GUARANTEE=exactly_once).
+read_committed consumer beside the worker also notes when each update became visible to a
+partner's consumer (its poll included).
 
     python -m bench.pipeline                 # full form: >= 1,000,000 events (x 30)
     python -m bench.pipeline --quick         # x 1 (33,968 events), short latency runs
@@ -532,10 +531,10 @@ def ingest_latencies(normalised: list[Any]) -> list[float]:
 class VisibilityWatch:
     """When each SA update became readable by a read_committed consumer (wall clock).
 
-    The update's CreateTime is when the worker produced it; under exactly_once a consumer
-    sees it only when the transaction commits, which CreateTime does not show. This
-    consumer runs beside the worker for the whole latency run and notes each record's
-    arrival by (partition, offset)."""
+    The update's CreateTime is when the worker produced it; a partner's consumer sees it
+    once the broker has it in sync and its next fetch returns, which CreateTime does not
+    show. This consumer runs beside the worker for the whole latency run and notes each
+    record's arrival by (partition, offset)."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
         from kafka import KafkaConsumer, TopicPartition
@@ -672,9 +671,7 @@ def _latency(settings: Settings, rate: int, seconds: float, tmp: Path,
         drained_s = time.time() - t0
         usage = [proc_usage(p.pid) for p in procs]
         cpu_s, rss = sum(u[0] for u in usage), max(u[1] for u in usage)
-        # the watcher's last poll, and under exactly_once the last transaction's commit
-        # (Faust commits every broker_commit_interval, 2.8 s by default)
-        time.sleep(4.0 if settings.processing_guarantee == "exactly_once" else 1.0)
+        time.sleep(1.0)  # the watcher's last poll
         e2e_count = m.get("rtcc_end_to_end_seconds_count", 0)
         check_logs(logs)
     except BaseException:
@@ -836,32 +833,17 @@ def measure(settings: Settings, args: argparse.Namespace, tmp: Path,
         report.setdefault("pipeline_outputs", counts)
         if s is not settings:
             delete_deployment(s, [s.app_id])
-    eos = None
-    if args.exactly_once:  # the other guarantee, on the same broker in the same run
-        eos = dataclasses.replace(settings, topic_prefix=f"{settings.topic_prefix}eos.",
-                                  app_id=f"{settings.app_id}-eos",
-                                  processing_guarantee="exactly_once")
-        print("bench: B pipeline, 1 worker, exactly_once", file=sys.stderr)
-        admin.create_topics(eos)
-        preload(eos, args.repeat, args.events)
-        row, _counts = run_pipeline(eos, n, 1, tmp, "eos", args.timeout)
-        row.name += " exactly_once"
-        rows.append(row)
-        print(f"bench: {row.name}: {row.events_per_s:,.0f} events/s", file=sys.stderr)
-        delete_deployment(eos, [eos.app_id])
     lat = []
-    for guarantee in [settings] + ([eos] if eos is not None else []):
-        for rate in args.rates:
-            print(f"bench: latency at {rate:,} events/s, {guarantee.processing_guarantee}",
-                  file=sys.stderr)
-            lat.append(run_latency(guarantee, rate, args.rate_seconds, tmp, args.timeout,
-                                   args.split, args.live_clock)
-                       | {"guarantee": guarantee.processing_guarantee
-                          + (f", workers {' / '.join(args.split)}" if args.split else "")
-                          + (", live clock" if args.live_clock else "")})
-            print(f"bench: latency at {rate:,}/s: p50 {lat[-1]['p50_ms']:.0f} ms, p99 "
-                  f"{lat[-1]['p99_ms']:.0f} ms, drained {lat[-1]['drain_after_send_s']:.1f} s "
-                  "after the last send", file=sys.stderr)
+    for rate in args.rates:
+        print(f"bench: latency at {rate:,} events/s", file=sys.stderr)
+        lat.append(run_latency(settings, rate, args.rate_seconds, tmp, args.timeout,
+                               args.split, args.live_clock)
+                   | {"guarantee": settings.processing_guarantee
+                      + (f", workers {' / '.join(args.split)}" if args.split else "")
+                      + (", live clock" if args.live_clock else "")})
+        print(f"bench: latency at {rate:,}/s: p50 {lat[-1]['p50_ms']:.0f} ms, p99 "
+              f"{lat[-1]['p99_ms']:.0f} ms, drained {lat[-1]['drain_after_send_s']:.1f} s "
+              "after the last send", file=sys.stderr)
     return rows, lat
 
 
@@ -896,9 +878,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=lambda t: [g for g in t.split("/") if g.strip()],
                         help="latency runs with one worker per group of stages, e.g. "
                         "'ingest/correlate,kpi' (default: one worker with --stages)")
-    parser.add_argument("--exactly-once", action="store_true",
-                        help="also measure the pipeline (1 worker) and the latencies with "
-                        "RTCC_PROCESSING_GUARANTEE=exactly_once")
     parser.add_argument("--timeout", type=float, default=7200)
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/...)")
     args = parser.parse_args(argv)

@@ -12,8 +12,7 @@ every checkpoint, beside the ingest agent: one worker's ingest part had a p99 of
 before it acks the events behind them, and records each changelog partition's persisted
 offset once, when its last record is written. Faust's commit flushes the producer first,
 so no offset is committed before the changelog records of its state. Only checkpoints
-write these tables (agents/checkpoint.py). Under exactly_once (a transaction per commit,
-offsets persisted when it commits) Faust's own path is kept.
+write these tables (agents/checkpoint.py).
 """
 
 from __future__ import annotations
@@ -70,8 +69,8 @@ class DeferredChangelogTable(faust.Table):
     """A Faust table whose changelog records wait in `app.changelog` (see above)."""
 
     def _outbox(self) -> ChangelogOutbox | None:
-        outbox = getattr(self.app, "changelog", None)
-        return None if outbox is None or self.app.in_transaction else outbox
+        """The app's outbox; None in a plain faust.App (Faust's own path then)."""
+        return getattr(self.app, "changelog", None)
 
     def on_key_set(self, key: Any, value: Any) -> None:
         outbox = self._outbox()

@@ -37,6 +37,23 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _guarantee(raw: str) -> str:
+    """RTCC_PROCESSING_GUARANTEE: at_least_once only. Faust's exactly_once puts the offsets
+    and the tables' changelogs in transactions but not the agents' outputs, which leave
+    through the app's plain producer (agents/batching.py), and Faust's transactional path
+    cannot take them: it names a transaction by the output's partition and knows only the
+    topics the app reads. A worker set to it wrote every SA update outside any transaction
+    (bench/NOTES.md section 37), so the setting is refused rather than silently weaker."""
+    if raw.lower() == "at_least_once":
+        return "at_least_once"
+    if raw.lower() == "exactly_once":
+        raise ValueError("exactly_once is not supported: Faust's transactions would not "
+                         "cover the SA updates and the other outputs (bench/NOTES.md "
+                         "section 37); at_least_once with idempotent update ids is the "
+                         "guarantee (README, Reliability)")
+    raise ValueError("expected at_least_once")
+
+
 def _beside_mode(raw: str) -> str:
     """RTCC_CHECKPOINT_BESIDE: auto, or a boolean (on/off)."""
     if raw.lower() == "auto":
@@ -152,8 +169,9 @@ class Settings:
         "false: every rtcc_* metric is a no-op and /metrics shows none (only to measure "
         "their cost: alerts and dashboards need them).")
     processing_guarantee: str = _setting(
-        "RTCC_PROCESSING_GUARANTEE", "at_least_once", str,
-        "Faust processing guarantee: at_least_once or exactly_once.")
+        "RTCC_PROCESSING_GUARANTEE", "at_least_once", _guarantee,
+        "at_least_once (the only one: outputs carry idempotent update ids, README "
+        "Reliability; exactly_once is refused, bench/NOTES.md section 37).")
     table_store: str = _setting(
         "RTCC_TABLE_STORE", "rocksdb://", str,
         "Faust table store: rocksdb:// in production, memory:// for throwaway runs.")
@@ -206,7 +224,7 @@ class Settings:
         "RTCC_CHECKPOINT_S", 1.0, float,
         "How often a stateful stage writes its tables and acks the events behind them "
         "(agents/checkpoint.py): writes to a key in between reach the changelog once. A "
-        "crash replays at most this much work. 0: after every batch; exactly_once always 0.")
+        "crash replays at most this much work. 0: after every batch.")
     checkpoint_beside: str = _setting(
         "RTCC_CHECKPOINT_BESIDE", "auto", _beside_mode,
         "How a stateful stage writes a due checkpoint: on, in a task beside the stage, a few "
@@ -214,7 +232,7 @@ class Settings:
         "1,000 events/s ~25 % lower), but on a backlog ~13 % less throughput; off, with the "
         "stage waiting for it; auto, beside unless more than RTCC_BATCH_MAX events of the "
         "stage's partitions are waiting to be read (catching up). bench/NOTES.md sections "
-        "33-34. Off under exactly_once.")
+        "33-34.")
     producer_linger_s: float = _setting(
         "RTCC_PRODUCER_LINGER_S", 0.005, float,
         "How long the producer waits to fill a batch before sending it: fewer, larger "

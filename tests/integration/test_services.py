@@ -49,7 +49,7 @@ async def _transaction_round_trip(bootstrap: str) -> list[bytes]:
 
 
 def test_kafka_transactions_work_on_the_single_node_broker(services):
-    # exactly_once processing needs the transaction state topic: replication 1 on one node
+    # transactions need the transaction state topic: replication 1 on one node
     seen = asyncio.run(asyncio.wait_for(_transaction_round_trip(services.kafka_bootstrap), 60))
     assert seen == [b"committed", b"end"]
 

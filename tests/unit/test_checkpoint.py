@@ -13,7 +13,7 @@ from faust.streams import current_event
 from faust.types import TP, Message
 
 from agents.batching import batches
-from agents.checkpoint import Checkpoint, interval_s
+from agents.checkpoint import Checkpoint
 from streams import config
 
 
@@ -179,13 +179,6 @@ def test_the_timer_waits_for_a_batch_in_progress():
 
     asyncio.run(main())
     assert world.log.index(("handled",)) < world.log.index(("producer.flush",))
-
-
-def test_exactly_once_checkpoints_every_batch(monkeypatch):
-    monkeypatch.setenv("RTCC_CHECKPOINT_S", "2.5")
-    assert interval_s(config.load()) == 2.5
-    monkeypatch.setenv("RTCC_PROCESSING_GUARANTEE", "exactly_once")
-    assert interval_s(config.load()) == 0.0
 
 
 @pytest.mark.parametrize("interruption", [asyncio.CancelledError, RuntimeError])
@@ -374,7 +367,7 @@ def test_auto_writes_beside_a_caught_up_stage_and_in_turn_while_it_catches_up(hi
     assert len(steps) == (3 if beside else 1)
 
 
-def test_the_setting_is_auto_by_default_and_off_under_exactly_once(monkeypatch):
+def test_the_setting_is_auto_by_default_and_off_with_a_checkpoint_per_batch(monkeypatch):
     from types import SimpleNamespace as NS
 
     def made(**env: str) -> Checkpoint:
@@ -387,7 +380,6 @@ def test_the_setting_is_auto_by_default_and_off_under_exactly_once(monkeypatch):
     assert default.beside == "auto" and default.catching_up == config.load().batch_max
     assert made(RTCC_CHECKPOINT_BESIDE="true").beside == "on"
     assert made(RTCC_CHECKPOINT_BESIDE="0").beside == "off"
-    assert made(RTCC_CHECKPOINT_BESIDE="on", RTCC_PROCESSING_GUARANTEE="exactly_once"
-                ).beside == "off"
+    assert made(RTCC_CHECKPOINT_BESIDE="on", RTCC_CHECKPOINT_S="0").beside == "off"
     with pytest.raises(ValueError, match="RTCC_CHECKPOINT_BESIDE"):
         made(RTCC_CHECKPOINT_BESIDE="sometimes")

@@ -91,21 +91,6 @@ def test_the_record_is_what_faust_would_have_sent() -> None:
     assert (partition, key, value) == (faust_sent[0]["partition"], faust_key, faust_value)
 
 
-def test_in_a_transaction_faust_sends_the_record_itself() -> None:
-    """exactly_once persists offsets at the transaction's commit: Faust's path is kept."""
-    app, table = _table()
-    sent_soon = _faust_path(table)
-    app.in_transaction = True  # type: ignore[misc]
-
-    async def write() -> None:
-        with current_event(_event(0)):  # type: ignore[arg-type]
-            table["k"] = 1
-
-    asyncio.run(write())
-    assert len(sent_soon) == 1 and sent_soon[0]["partition"] == 0
-    assert len(app.changelog.messages) == 0
-
-
 class _Producer:
     """Faust's producer as the outbox uses it: `send` returns a future of the metadata."""
 

@@ -19,6 +19,19 @@ def test_a_bad_setting_stops_startup_with_its_name(monkeypatch):
         load()
 
 
+def test_exactly_once_is_refused_with_the_reason(monkeypatch):
+    """Faust's transactions would not cover the agents' outputs (bench/NOTES.md section 37):
+    a worker must not start believing it has them."""
+    monkeypatch.setenv("RTCC_PROCESSING_GUARANTEE", "exactly_once")
+    with pytest.raises(ValueError, match="RTCC_PROCESSING_GUARANTEE.*not supported"):
+        load()
+    monkeypatch.setenv("RTCC_PROCESSING_GUARANTEE", "at-most-once")
+    with pytest.raises(ValueError, match="expected at_least_once"):
+        load()
+    monkeypatch.setenv("RTCC_PROCESSING_GUARANTEE", "AT_LEAST_ONCE")
+    assert load().processing_guarantee == "at_least_once"
+
+
 def test_every_setting_is_documented():
     documented = Settings.documented()
     assert all(env.startswith("RTCC_") and doc for env, doc, _ in documented)
