@@ -42,18 +42,19 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from streams import metrics
+from streams import metrics, producing
 
 log = logging.getLogger(__name__)
 
 
-def _count_failure(topic: str, fut: asyncio.Future) -> None:
-    """A record the producer gave up on is output lost although its input was processed
-    (its offset may be committed by then): counted, so that on-call is paged
-    (RtccProduceFailures), and logged."""
+def _count_failure(topic: str, records: int, fut: asyncio.Future) -> None:
+    """Records the producer gave up on are output lost although their input was processed
+    (their offsets may be committed by then): counted, so that on-call is paged
+    (RtccProduceFailures), and logged. A future stands for `records` records of one Kafka
+    batch (streams/producing.py), which fail together."""
     if not fut.cancelled() and fut.exception() is not None:
-        metrics.PRODUCE_FAILURES.labels(topic).inc()
-        log.error("send to %s failed: %r", topic, fut.exception())
+        metrics.PRODUCE_FAILURES.labels(topic).inc(records)
+        log.error("send of %d record(s) to %s failed: %r", records, topic, fut.exception())
 
 
 class Outbox:
@@ -95,20 +96,25 @@ class Outbox:
     def __len__(self) -> int:
         return len(self.messages) + len(self.latest)
 
-    async def send(self) -> list[tuple[str, int | None, asyncio.Future]]:
+    async def send(self) -> list[producing.Run]:
         """Hand every message to the producer (its accumulator; not waiting for the broker).
-        Returns each message's topic, partition and delivery future, in order."""
+        Returns the runs of records handed over, in order: topic, partition, the delivery
+        future of the run's last record, and how many records the run holds."""
         messages, self.messages = self.messages, []
         if self.latest:
             messages += self.latest.values()
             self.latest = {}
         producer = self.app.producer
-        sent = []
-        for topic, key, value, partition, headers in messages:
-            fut = await producer.send(topic, key, value, partition, None, headers)
-            fut.add_done_callback(partial(_count_failure, topic))
-            sent.append((topic, partition, fut))
-        return sent
+        kafka = getattr(producer, "_producer", None)  # Faust's aiokafka driver, started
+        if kafka is not None and producing.supported(kafka):
+            runs = await producing.append_all(kafka, messages)
+        else:  # another transport: one record at a time
+            runs = [(topic, partition, await producer.send(topic, key, value, partition, None,
+                                                           headers), 1)
+                    for topic, key, value, partition, headers in messages]
+        for topic, _, fut, records in runs:
+            fut.add_done_callback(partial(_count_failure, topic, records))
+        return runs
 
 
 async def batches(stream: faust.StreamT, max_: int,

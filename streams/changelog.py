@@ -49,11 +49,11 @@ class ChangelogOutbox:
     async def send(self) -> int:
         """Hand every record to the producer, in order; return how many."""
         async with self.sending:
-            sent = await self.messages.send()
-        last = {(topic, p): fut for topic, p, fut in sent}  # a partition's complete in order
+            runs = await self.messages.send()
+        last = {(topic, p): fut for topic, p, fut, _ in runs}  # a partition's complete in order
         for (topic, _), fut in last.items():
             fut.add_done_callback(partial(_persisted, self.tables[topic]))
-        return len(sent)
+        return sum(records for *_, records in runs)
 
 
 def _persisted(table: faust.Table, sent: asyncio.Future) -> None:
