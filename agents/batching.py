@@ -5,7 +5,7 @@ topic.send()` builds a FutureMessage, runs sensors and serialises through the co
 and each table write is a store write plus a changelog message. The agents therefore read
 `stream.take_events(n, within)` batches, work out every output of the batch first
 (`Outbox`, serialised as Faust would), and hand them to the producer in order at the end
-of the batch.
+of the batch, straight into aiokafka's open Kafka batches (streams/producing.py).
 
 Delivery stays at-least-once: a batch's events are acked only once the loop body has
 returned (its outputs are then in the producer), and before it commits offsets the

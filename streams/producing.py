@@ -37,8 +37,9 @@ from aiokafka.structs import TopicPartition
 
 # topic, key, value, partition (None: the producer's partitioner), headers
 Record = tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]] | None]
-# topic, partition, future of the run's last record (its RecordMetadata), records in the run
-Run = tuple[str, int, asyncio.Future, int]
+# topic, partition, future of the run's last record (its RecordMetadata), records in the run;
+# the partition is None only from `send()` per record with the partitioner left to choose
+Run = tuple[str, int | None, asyncio.Future, int]
 
 
 def supported(producer: Any) -> bool:
