@@ -98,8 +98,9 @@ class Checkpoint:
                   detach: Detach) -> "Checkpoint":
         """The checkpoint of a stage, with the timer that writes it when the stage is idle
         (none when every batch writes one)."""
-        checkpoint = cls(app, settings.checkpoint_interval_s, detach, beside=settings.checkpoint_beside,
-                         catching_up=settings.batch_max, stage=stage)
+        checkpoint = cls(app, settings.checkpoint_interval_s, detach,
+                         beside=settings.checkpoint_beside, catching_up=settings.batch_max,
+                         stage=stage)
         if checkpoint.interval_s > 0:
             app.timer(interval=checkpoint.interval_s, name=f"{stage}.checkpoint")(
                 checkpoint.tick)
