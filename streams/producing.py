@@ -43,9 +43,11 @@ Run = tuple[str, int | None, asyncio.Future, int]
 
 
 def supported(producer: Any) -> bool:
-    """Whether `producer` is an aiokafka producer whose accumulator this module knows."""
+    """Whether `producer` is an aiokafka producer whose accumulator this module knows, on
+    the running event loop (an accumulator is safe to touch only from its own loop)."""
     accumulator = getattr(producer, "_message_accumulator", None)
     return (isinstance(producer, AIOKafkaProducer)
+            and getattr(producer, "_loop", None) is asyncio.get_running_loop()
             and all(hasattr(producer, name) for name in ("_partitioner", "_request_timeout_ms"))
             and all(hasattr(accumulator, name) for name in (
                 "_batches", "_append_batch", "_closed", "_exception", "create_builder",

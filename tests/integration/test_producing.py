@@ -118,3 +118,18 @@ def test_a_batch_the_broker_refuses_fails_the_future_of_every_record_in_it(servi
     runs, outcomes = asyncio.run(asyncio.wait_for(_refused(services.kafka_bootstrap), 60))
     assert [n for *_, n in runs] == [5]  # one run, one future, five records
     assert all(isinstance(o, Exception) for o in outcomes)
+
+
+def test_a_producer_of_another_event_loop_is_not_appended_to(services):
+    """An accumulator is safe to touch only from its own event loop (a producer can live in
+    a thread of its own): for any other the Outbox keeps to `send()` per record."""
+    async def make() -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=services.kafka_bootstrap)
+
+    producer = asyncio.run(make())  # made on a loop that is gone once this returns
+
+    async def check() -> tuple[bool, bool]:
+        here = AIOKafkaProducer(bootstrap_servers=services.kafka_bootstrap)
+        return producing.supported(producer), producing.supported(here)
+
+    assert asyncio.run(check()) == (False, True)
