@@ -15,6 +15,11 @@ from faust.serializers import codecs
 CODEC_NAME = "orjson"
 
 
+def dumps(obj: Any) -> bytes:
+    """What the codec writes for `obj`."""
+    return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _default(obj: Any) -> Any:
     """Nested Faust Records (e.g. the PII part of an event) serialise as their fields."""
     as_json = getattr(obj, "__json__", None)
@@ -25,7 +30,7 @@ def _default(obj: Any) -> Any:
 
 class OrjsonCodec(codecs.Codec):
     def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        return dumps(obj)
 
     def _loads(self, s: bytes) -> Any:
         return orjson.loads(s)

@@ -19,6 +19,7 @@ from agents.ingest.dead_letters import dead_letter, dead_letter_key, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
 from agents.ingest.progress import MARK_KEY, MarkCarrier, SourceProgress
 from agents.ingest.rejection import Rejected
+from schemas import records
 from streams import channels, lag, metrics
 from streams.app import app, settings, topic
 from streams.topics import NORMALISED, SOURCE_TOPICS, partition_for, partitions_of
@@ -62,7 +63,8 @@ def process(source: str, message: faust.types.Message, out: Outbox,
         event = ingest(source, message.value, policy, origin)
         for copy in (event, *ghosts(event, policy, normalised_partition)):
             partition = normalised_partition(copy.area_key)
-            out.add(channels.normalised, copy.area_key, copy, partition,
+            out.add(channels.normalised, copy.area_key, records.dumps(copy), partition,
+                    value_serializer="raw",
                     headers=carrier.headers_for(partition) if carrier else None)
             if copy is not event:
                 metrics.GHOSTS.labels(source).inc()

@@ -15,7 +15,7 @@ from agents.ingest.geo import ServiceAreas, area_key, cell_of, neighbour_areas
 from agents.ingest.rejection import Rejected
 from agents.ingest.taxonomy import Taxonomy
 from agents.ingest.times import check_range, iso_utc, parse_time
-from schemas import CONTRACTS
+from schemas import CONTRACTS, records
 from schemas.envelope import NormalisedEvent, Pii
 from streams.config import Settings
 
@@ -103,14 +103,15 @@ def _place(msg: dict[str, Any], policy: IngestPolicy) -> dict[str, Any]:
 def _pii(name: str | None, phone: str | None, narrative: str | None) -> Pii | None:
     if name is None and phone is None and narrative is None:
         return None
-    return Pii(name=name, phone=phone, narrative=narrative)
+    return records.build(Pii, name=name, phone=phone, narrative=narrative)
 
 
 def normalise_cad(msg: dict[str, Any], policy: IngestPolicy, origin: Origin) -> NormalisedEvent:
     msg = contract_check.check(msg, *_RULES["cad"])
     times = _times(msg, ("event_time", "received_time", "occurred_time"), policy, msg["agency_id"])
     kind = policy.taxonomy.classify(msg.get("incident_type_code"), msg.get("incident_type_text"))
-    return NormalisedEvent(
+    return records.build(
+        NormalisedEvent,
         event_id=f"cad:{msg['agency_id']}:{msg['event_id']}",
         source="cad",
         kind=msg["event_type"],
@@ -146,7 +147,8 @@ def normalise_crisis(msg: dict[str, Any], policy: IngestPolicy, origin: Origin) 
     # category (an overdose is medical) but never clears the flag.
     kind = policy.taxonomy.classify(reasons[0] if reasons else None, " ".join(reasons))
     category = kind.category if kind.mental_health else "mental_health"
-    return NormalisedEvent(
+    return records.build(
+        NormalisedEvent,
         event_id=f"crisis:{msg['agency_id']}:{msg['event_id']}",
         source="crisis",
         kind=msg["status"],
@@ -178,7 +180,8 @@ def normalise_community(msg: dict[str, Any], policy: IngestPolicy,
     msg = contract_check.check(msg, *_RULES["community"])
     times = _times(msg, ("reported_time", "occurred_time"), policy, msg["agency_id"])
     kind = policy.taxonomy.classify(msg["category"], msg.get("subcategory") or msg["category"])
-    return NormalisedEvent(
+    return records.build(
+        NormalisedEvent,
         event_id=f"community:{msg['agency_id']}:{msg['report_id']}",
         source="community",
         kind="reported",
@@ -231,7 +234,7 @@ def ghosts(event: NormalisedEvent, policy: IngestPolicy,
                 reached.add(partition)
                 distinct.append(area)
         areas = distinct
-    return [event.derive(area_key=area, ghost=True) for area in areas]
+    return [records.copy(event, area_key=area, ghost=True) for area in areas]
 
 
 def ingest(source: str, raw: bytes | None, policy: IngestPolicy, origin: Origin) -> NormalisedEvent:
