@@ -3,14 +3,17 @@
 An events/s figure alone says more about the machine and the broker than about the code, so
 each run also measures, on the same broker, topics layout and input, what a bare aiokafka
 consumer that forwards every message unchanged achieves (baseline A). The ratio of the real
-worker to that baseline is the figure to compare across machines and commits.
+worker to that baseline is the figure to compare across machines and commits. Row C, the
+ingest agent's own per-event code on whole aiokafka fetches, splits the worker's cost into
+what ingest's code costs and what Faust's per-message read path adds.
 
     python -m bench.ingest [--repeat K] [--partitions P] [--out FILE]
 
 Steps: fresh topics under a unique prefix; cad.events pre-loaded by the replay at --max;
-baseline A in a fresh process; a real `rtcc worker` process, timed from its first output to
-its last by the outputs' Kafka timestamps and by polling its /metrics (start-up reported
-apart); a markdown table on stdout and JSON in bench/results/; every topic deleted.
+baseline A in a fresh process; row C in another; a real `rtcc worker` process, timed from
+its first output to its last by the outputs' Kafka timestamps and by polling its /metrics
+(start-up reported apart); a markdown table on stdout and JSON in bench/results/; every
+topic deleted.
 bench/README.md says what each figure means and what it leaves out.
 """
 
@@ -232,6 +235,77 @@ async def _passthrough(bootstrap: str, source: str, partitions: int, sink: str,
         await consumer.stop()
 
 
+def ingest_on_fetches(env: dict[str, str], bootstrap: str, source: str, partitions: int,
+                      expected: int) -> Stage:
+    """Row C, in a fresh process like baseline A: the ingest agent's own per-event code
+    (`agents.ingest.agents.process`, its outputs through the Outbox and
+    `streams.producing.append_all`, progress observed) applied to whole aiokafka fetches,
+    with no Faust stream between the consumer and the code. Between A and B it splits the
+    worker's cost in two: C - A is what ingest's code costs, B - C what Faust's per-message
+    read path and the worker around it add (bench/NOTES.md section 40). No progress marks,
+    no commits: an upper bound of a read path that hands the agent whole fetches."""
+    os.environ.update(env)  # read by streams.config when the agents' module is imported
+    return asyncio.run(_ingest_on_fetches(bootstrap, source, partitions, expected))
+
+
+async def _ingest_on_fetches(bootstrap: str, source: str, partitions: int,
+                             expected: int) -> Stage:
+    from types import SimpleNamespace
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from agents.batching import Outbox
+    from agents.ingest import agents as ingest
+    from streams import lag, producing
+
+    settings = ingest.settings
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
+                                enable_auto_commit=False)
+    producer = AIOKafkaProducer(  # as the worker's: acks=all, its linger and batch size
+        bootstrap_servers=bootstrap.split(","), acks="all",
+        linger_ms=round(settings.producer_linger_s * 1000),
+        max_batch_size=settings.producer_max_batch_bytes)
+    await consumer.start()
+    await producer.start()
+    try:
+        await _assign_from_start(consumer, {source: partitions})
+        pending: list[asyncio.Future[Any]] = []
+        out, observed = Outbox(ingest.app), []
+        count, started, cpu0, last_seen = 0, 0.0, 0.0, time.monotonic()
+        while count < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_max)
+            if not batches and time.monotonic() - last_seen > 30:
+                raise RuntimeError(f"row C: {count:,} of {expected:,} messages in {source}")
+            for records in batches.values():
+                if not count:
+                    started, cpu0 = time.perf_counter(), proc_usage(os.getpid())[0]
+                for r in records:  # Faust's Message gives the timestamp in seconds
+                    message = SimpleNamespace(topic=r.topic, partition=r.partition,
+                                              offset=r.offset, key=r.key, value=r.value,
+                                              timestamp=r.timestamp / 1000)
+                    ingest.process("cad", message, out, observed)
+                    lag.processed(message)
+                count += len(records)
+                last_seen = time.monotonic()
+            runs = await producing.append_all(producer, out.messages)
+            out.messages.clear()
+            pending += [fut for _, _, fut, _ in runs]
+            for origin, ts, wall, offset in observed:
+                ingest.progress.observe(origin, ts, wall, offset)
+            observed.clear()
+            if len(pending) >= CHUNK:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        seconds = time.perf_counter() - started
+        cpu_s, rss = proc_usage(os.getpid())
+        return Stage("C ingest's code on aiokafka fetches (no Faust stream)", count, seconds,
+                     cpu_s - cpu0, rss)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
 # --------------------------------------------------------------------------------------------
 # The real worker
 # --------------------------------------------------------------------------------------------
@@ -413,6 +487,9 @@ def measure(settings: Settings, repeat: int, timeout_s: float,
     info = machine_info(settings)
     admin.create_topics(settings)
     admin.create_topics(settings, (PASSTHROUGH,))
+    # Row C writes to topics of its own: B's outputs are counted on the others.
+    fetches = dataclasses.replace(settings, topic_prefix=f"{settings.topic_prefix}c.")
+    admin.create_topics(fetches)
     layout = admin.list_topics(settings)  # name -> partitions
     loaded = preload(settings, repeat)
     n = loaded.events_sent
@@ -420,6 +497,15 @@ def measure(settings: Settings, repeat: int, timeout_s: float,
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         raw = pool.submit(passthrough, bootstrap, source, layout[source],
                           settings.topic(PASSTHROUGH.name), n).result()
+    print("bench: C ingest's code on aiokafka fetches", file=sys.stderr)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        on_fetches = pool.submit(ingest_on_fetches, fetches.as_env(), bootstrap, source,
+                                 layout[source], n).result()
+    fetches_outputs = [fetches.topic(NORMALISED.name), fetches.topic(DEAD_LETTER.name)]
+    _, _, fetches_counts = asyncio.run(output_times(
+        bootstrap, {t: layout[t] for t in fetches_outputs}, n))
+    if sum(fetches_counts.values()) != n:
+        raise RuntimeError(f"row C: input {n:,}, outputs {fetches_counts}")
     print("bench: ingest worker", file=sys.stderr)
     code = code_state()
     run = run_worker(settings, n, log, timeout_s)
@@ -433,6 +519,7 @@ def measure(settings: Settings, repeat: int, timeout_s: float,
     cpu_s = run.done_cpu_s - run.idle_cpu_s
     stages = [
         raw,
+        on_fetches,
         Stage("B ingest worker, Kafka timestamps", n, (last_ms - first_ms) / 1000, cpu_s,
               run.peak_rss_mib),
         Stage(f"B ingest worker, /metrics (+-{POLL_S * 2:.1f} s)", n, run.done_at - run.idle_at,

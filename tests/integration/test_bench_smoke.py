@@ -1,4 +1,5 @@
-"""CI smoke of `make bench` (bench/pipeline.py): every stage and a latency run, tiny input."""
+"""CI smoke of `make bench` (bench/pipeline.py): every stage and a latency run, tiny input;
+and of bench/ingest.py with its rows."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 
 import pytest
 
-from bench import pipeline
+from bench import ingest, pipeline
+from streams import admin
+from streams.config import load
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +64,22 @@ def test_live_cpu_measures_an_idle_and_a_fed_worker(services, monkeypatch, capsy
     idle, fed = (float(r[1]) for r in rows)
     assert idle > 0 and fed > 0  # the worker was alive and measured in both
     assert rows[0][2].strip() == "n/a" and float(rows[1][2]) > 0
+
+
+@pytest.mark.timeout(300)
+def test_ingest_bench_measures_the_worker_and_its_code_on_whole_fetches(services, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("RTCC_KAFKA_BOOTSTRAP", services.kafka_bootstrap)
+    out = tmp_path / "ingest.json"
+    assert ingest.main(["--repeat", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {row["name"][0]: row for row in report["stages"]}
+    assert set(rows) == {"A", "B", "C"}
+    events = report["input"]["events"]
+    assert all(row["events"] == events and row["events_per_s"] > 0 for row in rows.values())
+    # row C ran ingest's code: it cost more than forwarding the bytes
+    assert rows["C"]["cpu_s_per_1k"] > rows["A"]["cpu_s_per_1k"]
+    assert report["outputs"]["normalised"] + report["outputs"]["deadletter"] == events
+    # every topic of the run, row C's own included, is gone
+    prefix = report["deployment"]["topic_prefix"]
+    assert not [t for t in admin.list_topics(load()) if t.startswith(prefix)]
