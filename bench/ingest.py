@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -200,11 +201,29 @@ def passthrough(bootstrap: str, source: str, partitions: int, sink: str,
 
 async def _passthrough(bootstrap: str, source: str, partitions: int, sink: str,
                        expected: int) -> Stage:
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap.split(","), **BASELINE_PRODUCER)
+
+    async def forward(records: list[Any]) -> list[asyncio.Future[Any]]:
+        return [await producer.send(sink, r.value, key=r.key, headers=list(r.headers) or None)
+                for r in records]
+
+    return await _timed_fetches("A raw pass-through (aiokafka)", bootstrap, source,
+                                partitions, expected, producer, forward)
+
+
+async def _timed_fetches(name: str, bootstrap: str, source: str, partitions: int,
+                         expected: int, producer: Any,
+                         handle: Callable[[list[Any]], Awaitable[list[asyncio.Future[Any]]]],
+                         max_records: int | None = None) -> Stage:
+    """Read `source` from the start with a bare aiokafka consumer and hand each fetch to
+    `handle`, which returns the futures of what it produced; timed from the first message
+    consumed to the last produce acknowledged. Starts and stops `producer`."""
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
                                 enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap.split(","), **BASELINE_PRODUCER)
     await consumer.start()
     await producer.start()
     try:
@@ -212,24 +231,24 @@ async def _passthrough(bootstrap: str, source: str, partitions: int, sink: str,
         pending: list[asyncio.Future[Any]] = []
         count, started, cpu0, last_seen = 0, 0.0, 0.0, time.monotonic()
         while count < expected:
-            batches = await consumer.getmany(timeout_ms=1000)
-            if not batches and time.monotonic() - last_seen > 30:
-                raise RuntimeError(f"baseline A: {count:,} of {expected:,} messages in {source}")
-            for records in batches.values():
-                if not count:
-                    started, cpu0 = time.perf_counter(), proc_usage(os.getpid())[0]
-                for r in records:
-                    pending.append(await producer.send(sink, r.value, key=r.key,
-                                                       headers=list(r.headers) or None))
-                count += len(records)
-                last_seen = time.monotonic()
+            batches = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            if not batches:
+                if time.monotonic() - last_seen > 30:
+                    raise RuntimeError(f"{name}: {count:,} of {expected:,} messages in {source}")
+                continue
+            if not count:
+                started, cpu0 = time.perf_counter(), proc_usage(os.getpid())[0]
+            records = [r for part in batches.values() for r in part]
+            pending += await handle(records)
+            count += len(records)
+            last_seen = time.monotonic()
             if len(pending) >= CHUNK:
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
         seconds = time.perf_counter() - started
         cpu_s, rss = proc_usage(os.getpid())
-        return Stage("A raw pass-through (aiokafka)", count, seconds, cpu_s - cpu0, rss)
+        return Stage(name, count, seconds, cpu_s - cpu0, rss)
     finally:
         await producer.stop()
         await consumer.stop()
@@ -252,58 +271,36 @@ async def _ingest_on_fetches(bootstrap: str, source: str, partitions: int,
                              expected: int) -> Stage:
     from types import SimpleNamespace
 
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer
 
     from agents.batching import Outbox
     from agents.ingest import agents as ingest
     from streams import lag, producing
 
     settings = ingest.settings
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
-                                enable_auto_commit=False)
     producer = AIOKafkaProducer(  # as the worker's: acks=all, its linger and batch size
         bootstrap_servers=bootstrap.split(","), acks="all",
         linger_ms=round(settings.producer_linger_s * 1000),
         max_batch_size=settings.producer_max_batch_bytes)
-    await consumer.start()
-    await producer.start()
-    try:
-        await _assign_from_start(consumer, {source: partitions})
-        pending: list[asyncio.Future[Any]] = []
-        out, observed = Outbox(ingest.app), []
-        count, started, cpu0, last_seen = 0, 0.0, 0.0, time.monotonic()
-        while count < expected:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_max)
-            if not batches and time.monotonic() - last_seen > 30:
-                raise RuntimeError(f"row C: {count:,} of {expected:,} messages in {source}")
-            for records in batches.values():
-                if not count:
-                    started, cpu0 = time.perf_counter(), proc_usage(os.getpid())[0]
-                for r in records:  # Faust's Message gives the timestamp in seconds
-                    message = SimpleNamespace(topic=r.topic, partition=r.partition,
-                                              offset=r.offset, key=r.key, value=r.value,
-                                              timestamp=r.timestamp / 1000)
-                    ingest.process("cad", message, out, observed)
-                    lag.processed(message)
-                count += len(records)
-                last_seen = time.monotonic()
-            runs = await producing.append_all(producer, out.messages)
-            out.messages.clear()
-            pending += [fut for _, _, fut, _ in runs]
-            for origin, ts, wall, offset in observed:
-                ingest.progress.observe(origin, ts, wall, offset)
-            observed.clear()
-            if len(pending) >= CHUNK:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-        seconds = time.perf_counter() - started
-        cpu_s, rss = proc_usage(os.getpid())
-        return Stage("C ingest's code on aiokafka fetches (no Faust stream)", count, seconds,
-                     cpu_s - cpu0, rss)
-    finally:
-        await producer.stop()
-        await consumer.stop()
+    out = Outbox(ingest.app)
+    observed: list[tuple[str, float | None, float, int]] = []
+
+    async def process(records: list[Any]) -> list[asyncio.Future[Any]]:
+        for r in records:  # Faust's Message gives the timestamp in seconds
+            message = SimpleNamespace(topic=r.topic, partition=r.partition, offset=r.offset,
+                                      key=r.key, value=r.value, timestamp=r.timestamp / 1000)
+            ingest.process("cad", message, out, observed)
+            lag.processed(message)
+        runs = await producing.append_all(producer, out.messages)
+        out.messages.clear()
+        for origin, ts, wall, offset in observed:
+            ingest.progress.observe(origin, ts, wall, offset)
+        observed.clear()
+        return [fut for _, _, fut, _ in runs]
+
+    return await _timed_fetches("C ingest's code on aiokafka fetches (no Faust stream)",
+                                bootstrap, source, partitions, expected, producer, process,
+                                max_records=settings.batch_max)
 
 
 # --------------------------------------------------------------------------------------------
