@@ -100,5 +100,8 @@ def asdict(record: faust.Record) -> dict[str, Any]:
 
 
 def dumps(record: faust.Record) -> bytes:
-    """The bytes a topic with the orjson codec writes for `record` (`topic.prepare_value`)."""
+    """The bytes a topic with the orjson codec writes for `record` (`topic.prepare_value`):
+    its representation, which for a Record that keeps Faust's metadata holds that too."""
+    if _layout(type(record)) is None:
+        return codec.dumps(record.to_representation())
     return codec.dumps(asdict(record))

@@ -111,3 +111,6 @@ def test_a_record_that_coerces_is_left_to_faust() -> None:
     assert built.count == 3  # coerced, as Faust does; the plain path would keep "3"
     assert records.copy(built, count="4").count == 4
     assert records.asdict(built) == {"count": 3, "label": None}
+    # its representation, Faust's metadata included, as a topic would write it
+    assert orjson.loads(records.dumps(built)) == built.to_representation()
+    assert "__faust" in orjson.loads(records.dumps(built))
