@@ -95,13 +95,18 @@ def asdict(record: faust.Record) -> dict[str, Any]:
     layout = _layout(type(record))
     if layout is None:
         return record.asdict()
-    state = record.__dict__
-    return {name: state[name] for name in layout.template}
+    return _fields(record, layout)
 
 
 def dumps(record: faust.Record) -> bytes:
     """The bytes a topic with the orjson codec writes for `record` (`topic.prepare_value`):
     its representation, which for a Record that keeps Faust's metadata holds that too."""
-    if _layout(type(record)) is None:
+    layout = _layout(type(record))
+    if layout is None:
         return codec.dumps(record.to_representation())
-    return codec.dumps(asdict(record))
+    return codec.dumps(_fields(record, layout))
+
+
+def _fields(record: faust.Record, layout: _Layout) -> dict[str, Any]:
+    state = record.__dict__
+    return {name: state[name] for name in layout.template}
