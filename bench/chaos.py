@@ -6,6 +6,7 @@ against a clean run of the same input by the output checker (`bench/checker.py`)
                                        # outages, recovery of the whole Milwaukee replay's state
     python -m bench.chaos --only kill9,scale
     python -m bench.chaos --only scale --repeat 20   # hunt a flake: one reference, 20 runs
+    python -m bench.chaos --only scale --rows 600 --rate 100 --seed 3   # the CI test's sizes
 
 A rare failure shows only in a loop: `--repeat N` runs the chosen scenarios N times against
 one reference run (each repetition in its own work directory, with the next draws of the
@@ -957,6 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="full sizes and outages")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument("--rows", type=int, help="input rows (overrides the form's)")
+    parser.add_argument("--rate", type=float, help="events/s while sending (overrides the form's)")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--kills", type=int, help="kill -9 count (default 5)")
     parser.add_argument("--repeat", type=int, default=1,
@@ -968,6 +970,8 @@ def main(argv: list[str] | None = None) -> int:
     size = FULL if args.full else SHORT
     if args.rows:
         size = dataclasses.replace(size, rows=args.rows)
+    if args.rate:
+        size = dataclasses.replace(size, rate=args.rate)
     if args.kills is not None:
         size = dataclasses.replace(size, kills=args.kills)
     if args.repeat < 1:

@@ -304,7 +304,8 @@ class Settings:
         "caught up, it vouches for event time up to that clock.")
     idle_s: float = _setting(
         "RTCC_IDLE_S", 5.0, float,
-        "A source partition silent this long (ingest wall clock) no longer holds event time back.")
+        "A source partition silent this long (ingest wall clock) no longer holds event time "
+        "back, while its owner reports it; one whose reports stop this long holds again.")
     mark_interval_s: float = _setting(
         "RTCC_MARK_INTERVAL_S", 0.1, float,
         "How often ingest writes progress marks into the normalised topic: the longest a "

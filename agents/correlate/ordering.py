@@ -13,7 +13,11 @@ highest event time, the ingest's wall clock, and whether ingest has read all the
 it. An origin that is caught up and has produced nothing for `idle_s` (measured on that
 wall clock as carried in the stream, not on this process's clock, so a lagging consumer
 does not mistake a busy origin for an idle one) no longer holds the watermark back; that is
-what lets the last events of a replay through. A backlog is never idle.
+what lets the last events of a replay through. A backlog is never idle. Silence is known
+only from an origin's current owner: a worker that stops reading an origin says so (a
+`released` mark: it holds again until its next owner reports), a mark older than one
+already observed changes nothing, and an origin whose marks stop while others' go on
+holds again after idle_s (its owner died).
 
 This view is part of a partition's state (`progress`, `resume`): the partition's next
 owner, after a rebalance or a restart, carries on from it. Started blind, it would take an
@@ -104,18 +108,30 @@ class Watermarks:
             entry.last_event_wall = last_event_wall
         if entry.first_known_wall is None:
             entry.first_known_wall = wall
+        if read_wall is not None and (entry.read_wall is None or read_wall > entry.read_wall):
+            entry.read_wall = min(read_wall, wall)
+        if entry.last_mark_wall is not None and wall < entry.last_mark_wall:
+            # Older than what is known of the origin: written by a worker that has since
+            # released it, or taken before a mark already observed. Its facts (event times,
+            # what was read) still hold; its view of the partition's end is superseded, and
+            # taken as news it would make a released origin idle again.
+            return
         entry.caught_up = caught_up
         entry.last_mark_wall = wall
         entry.caught_up_wall = (min(as_of, wall) if as_of is not None else wall) if caught_up \
             else None
-        if read_wall is not None and (entry.read_wall is None or read_wall > entry.read_wall):
-            entry.read_wall = min(read_wall, wall)
 
     def _holds(self, entry: _Origin) -> bool:
         if self.stream_wall is None:
             return True  # no mark yet: nothing is known to be idle
         if entry.first_known_wall is not None and not entry.caught_up:
             return True  # a backlog waiting to be read is not a quiet feed
+        if (entry.last_mark_wall is not None
+                and self.stream_wall - entry.last_mark_wall >= self.idle_s):
+            # Other sources' marks go on, this one's stopped: its owner died or lost it
+            # without saying so (kill -9). What it said of its silence is no longer news;
+            # records appended since may wait for the next owner (bench/NOTES.md, 42).
+            return True
         reference = entry.last_event_wall or entry.first_known_wall or self.started_wall
         # Silent for idle_s as of when ingest last *saw* the partition's end, not as of the
         # newest mark: a worker whose loop was busy for longer than idle_s (a large batch

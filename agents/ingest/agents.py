@@ -7,6 +7,7 @@ topic byte for byte, instead of being skipped by Faust's decoder.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -17,7 +18,7 @@ import faust
 from agents.batching import Outbox, batches
 from agents.ingest.dead_letters import dead_letter, dead_letter_key, unexpected
 from agents.ingest.normalise import IngestPolicy, Origin, ghosts, ingest
-from agents.ingest.progress import MARK_KEY, MarkCarrier, SourceProgress
+from agents.ingest.progress import MARK_KEY, MarkCarrier, SourceProgress, released
 from agents.ingest.rejection import Rejected
 from schemas import records
 from streams import channels, lag, metrics
@@ -134,16 +135,27 @@ def _polled_at(tp: faust.types.TP) -> float | None:
     return ms / 1000.0 if ms else None
 
 
+# Source partitions this worker has stopped reading and said so (`release`): no mark of
+# this worker speaks for them again until they are assigned here anew.
+_released: set[str] = set()
+RELEASE_TIMEOUT_S = 10.0  # a rebalance waits for it; the broker may be the trouble
+
+
+def _origin(tp: faust.types.TP) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
 def current_mark() -> dict | None:
     """How far each source partition read here has got, now, as one mark message; None
     while none is assigned."""
-    assigned = [tp for tp in app.consumer.assignment() if tp.topic in SOURCE_TOPIC_NAMES]
+    assigned = [tp for tp in app.consumer.assignment()
+                if tp.topic in SOURCE_TOPIC_NAMES and _origin(tp) not in _released]
     if not assigned:
         return None
     # Faust keeps the group's committed offset per partition (set when it seeks there on
     # assignment, and at each commit); there is no public accessor for it.
     committed = getattr(app.consumer, "_committed_offset", {})
-    origin = lambda tp: f"{tp.topic}:{tp.partition}"  # noqa: E731
+    origin = _origin
     # The fetch times before the highwaters: a fetch landing in between then pairs an older
     # time with a newer highwater, which claims less than it could, never more.
     polled = {origin(tp): _polled_at(tp) for tp in assigned}
@@ -163,3 +175,49 @@ async def send_progress_marks() -> None:
     for partition in range(partitions_of(NORMALISED, settings)):
         out.add(channels.normalised, MARK_KEY, mark, partition)
     await out.send()
+
+
+async def release(origins: set[str]) -> None:
+    """Tell every correlation partition that these source partitions are no longer read
+    here (agents/ingest/progress.py, `released`), and wait until Kafka has it: it must be
+    there before their next owner reads on. From now on this worker's marks leave them
+    out; the ones it wrote earlier are older than this, and superseded by it."""
+    origins = origins - _released
+    if not origins:
+        return
+    _released.update(origins)
+    mark = released(sorted(origins), time.time())
+    out = Outbox(app)
+    for partition in range(partitions_of(NORMALISED, settings)):
+        out.add(channels.normalised, MARK_KEY, mark, partition)
+    try:
+        runs = await out.send()
+        await asyncio.wait_for(asyncio.gather(*(fut for _, _, fut, _ in runs)),
+                               RELEASE_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 (a broker away: its marks stop, which says it too)
+        log.warning("ingest: could not release %s: %r", ", ".join(sorted(origins)), exc)
+        return
+    log.info("ingest: released %d source partition(s) to their next owner: %s", len(origins),
+             ", ".join(sorted(origins)))
+
+
+@app.on_partitions_revoked.connect
+async def release_revoked(app: faust.App, revoked: set, **kwargs: object) -> None:
+    await release({_origin(tp) for tp in revoked if tp.topic in SOURCE_TOPIC_NAMES})
+
+
+@app.on_partitions_assigned.connect
+async def take_assigned(app: faust.App, assigned: set, **kwargs: object) -> None:
+    _released.difference_update(_origin(tp) for tp in assigned)
+
+
+@app.on_before_shutdown.connect
+async def release_all(app: faust.App, **kwargs: object) -> None:
+    """A worker that stops (SIGTERM, a scale-down) hands its source partitions over as a
+    rebalance does; a killed one cannot, and its origins hold again once its marks stop
+    (agents/correlate/ordering.py)."""
+    try:
+        assignment = app.consumer.assignment()
+    except Exception:  # noqa: BLE001 (stopped before it started: nothing was read here)
+        return
+    await release({_origin(tp) for tp in assignment if tp.topic in SOURCE_TOPIC_NAMES})

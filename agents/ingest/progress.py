@@ -39,6 +39,18 @@ def combined(origins: list[dict[str, Any]], wall: float) -> dict[str, Any]:
     return {"mark": "progress", "wall": wall, "origins": origins}
 
 
+def released(origins: list[str], wall: float) -> dict[str, Any]:
+    """The mark a worker writes for the source partitions it stops reading (revoked, or
+    shutting down): it no longer vouches for them. Until their next owner's marks say
+    otherwise they hold the watermark (caught_up False), whatever idleness this worker
+    reported before: records appended after its last fetch are read by no one until the
+    handover completes, and another worker's later events must not overtake them
+    (bench/NOTES.md, section 42)."""
+    return combined([{"origin": origin, "max_ts": None, "last_event_wall": None,
+                      "caught_up": False, "caught_up_wall": None, "read_wall": None}
+                     for origin in sorted(origins)], wall)
+
+
 def origin_marks(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The per-origin marks in a mark message, each with its `wall`: of a combined one, or
     the message itself when it is a single origin's."""

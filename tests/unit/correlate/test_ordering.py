@@ -38,7 +38,41 @@ def test_an_idle_origin_stops_holding_on_the_streams_clock():
     assert wm.current() == 1090
     # nothing produces any more: everything held may go
     wm.observe_mark("cad:0", 1100, last_event_wall=106.0, wall=120.0)
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=120.0)
     assert wm.current() == math.inf
+
+
+def test_silence_is_known_only_while_the_origins_owner_reports():
+    wm = Watermarks(lateness_s=10, idle_s=5, expected=["cad:0", "cad:1"])
+    wm.observe_mark("cad:0", 1000, last_event_wall=100.0, wall=100.0)  # busy throughout
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=106.0)  # quiet for 6 s
+    assert wm.current() == 990
+    # cad:1's owner is killed: its marks stop, cad:0's go on
+    wm.observe_mark("cad:0", 1000, last_event_wall=110.0, wall=110.0)
+    assert wm.current() == 990  # as of its last mark, 4 s ago, it was quiet
+    wm.observe_mark("cad:0", 1000, last_event_wall=111.0, wall=111.0)
+    assert wm.current() == 490  # 5 s without news: records may wait for its next owner
+    # its next owner reports it caught up, still quiet
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=112.0)
+    assert wm.current() == 990
+
+
+def test_a_released_origin_holds_and_older_marks_do_not_make_it_idle_again():
+    wm = Watermarks(lateness_s=10, idle_s=5, expected=["cad:0", "cad:1"])
+    wm.observe_mark("cad:0", 1000, last_event_wall=106.0, wall=106.0)  # busy throughout
+    wm.observe_mark("cad:1", 500, last_event_wall=100.0, wall=106.0)  # quiet for 6 s
+    assert wm.current() == 990
+    # cad:1's worker stops reading it (agents/ingest/progress.py, `released`)
+    wm.observe_mark("cad:1", None, None, wall=106.5, caught_up=False)
+    assert wm.current() == 490
+    # a mark that worker took before, read after: its facts count, its idleness does not
+    wm.observe_mark("cad:1", 520, last_event_wall=100.0, wall=106.2, read_wall=106.1)
+    assert wm.current() == 510
+    assert wm.origins["cad:1"].read_wall == 106.1
+    # the next owner has read it to its end, and it has been quiet since
+    wm.observe_mark("cad:0", 1000, last_event_wall=108.0, wall=108.0)
+    wm.observe_mark("cad:1", 520, last_event_wall=100.0, wall=108.0)
+    assert wm.current() == 990
 
 
 def test_a_stale_view_of_a_partitions_end_is_no_evidence_of_silence():
