@@ -24,6 +24,7 @@ worker run of the same rows with the same partitions.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import http.client
 import os
@@ -248,11 +249,15 @@ class Sender(threading.Thread):
     def run(self) -> None:
         from streams.replay import player
         from streams.replay import profile as profiles
-        from streams.replay.plan import Pacing
+        from streams.replay.plan import Pacing, build
 
         prof = profiles.load(PROFILE)
         path = prof.data_path(self.settings.shared_data_dir)
         pacing = Pacing("rate", self.rate) if self.rate else Pacing("max", 0.0)
+        # Read and mapped once: per chunk it took 2-3 s on a slow box, a pause in the feed
+        # longer than the scenarios' RTCC_IDLE_S after every chunk, which the reference run
+        # never had (bench/NOTES.md, section 42).
+        rows = player.map_rows(prof, player.read_rows(prof, path))
         self.started_at = time.monotonic()
         # Flat out (a reference run) nothing pauses it: one pass over the data set. Paced,
         # in chunks, so that a scenario can pause it between two of them.
@@ -266,8 +271,12 @@ class Sender(threading.Thread):
                 options = player.ReplayOptions(pacing=pacing, offset_rows=start,
                                                limit=min(chunk, self.rows - start),
                                                progress=False)
-                sent = player.replay(prof, path, self.settings.topic(SOURCE),
-                                     self.settings.kafka_bootstrap, options).events_sent
+                plan = build(prof, rows, offset_rows=start, limit=options.limit,
+                             repeat=options.repeat, shift_ids=options.shift_ids,
+                             time_shift=options.time_shift)
+                sent = asyncio.run(player.produce_to_kafka(
+                    plan, self.settings.topic(SOURCE), self.settings.kafka_bootstrap,
+                    options)).events_sent
                 self.sent += sent
                 if not sent:  # past the end of the data set (rows may ask for all of it)
                     break

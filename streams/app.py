@@ -26,6 +26,11 @@ class App(faust.App):
     handle. A checkpoint holds its events' acks until it writes their state, and on
     shutdown its timer has already stopped: without this the wait never ended and a
     SIGTERM became a kill after the stop timeout.
+
+    A worker about to give partitions up (a rebalance revokes them, or it stops) first
+    runs `on_hand_over` with them (None: all it has), before Faust stops its fetching and
+    waits for the messages in flight: ingest says there that it no longer reads them, and
+    the sooner it does, the less of a quiet partition goes unwatched (bench/NOTES.md, 42).
     """
 
     checkpoint_every_s = 0.2  # while waiting for acks
@@ -34,6 +39,7 @@ class App(faust.App):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_wait_empty: list[Callable[[], Awaitable[object]]] = []
+        self.on_hand_over: list[Callable[[set[Any] | None], Awaitable[object]]] = []
         self.changelog = ChangelogOutbox(self)  # sent by each checkpoint (streams/changelog.py)
         self.fetch_max_wait_s = fetch_max_wait_s  # streams/fetching.py
         self.fetch_min_bytes = fetch_min_bytes
@@ -42,6 +48,19 @@ class App(faust.App):
         """The Kafka transport whose fetches wait at most `fetch_max_wait_s` for
         `fetch_min_bytes` (every broker URL here is kafka://)."""
         return fetching.Transport(self.conf.broker_consumer, self)
+
+    async def _hand_over(self, partitions: set[Any] | None) -> None:
+        for hand_over in self.on_hand_over:
+            await hand_over(partitions)
+
+    async def _on_partitions_revoked(self, revoked: set[Any]) -> None:
+        if not self.should_stop:
+            await self._hand_over(set(revoked))
+        await super()._on_partitions_revoked(revoked)
+
+    async def on_stop(self) -> None:
+        await self._hand_over(None)
+        await super().on_stop()
 
     async def _write_checkpoints(self) -> None:
         for write_checkpoint in self.before_wait_empty:

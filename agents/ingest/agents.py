@@ -201,23 +201,23 @@ async def release(origins: set[str]) -> None:
              ", ".join(sorted(origins)))
 
 
-@app.on_partitions_revoked.connect
-async def release_revoked(app: faust.App, revoked: set, **kwargs: object) -> None:
-    await release({_origin(tp) for tp in revoked if tp.topic in SOURCE_TOPIC_NAMES})
+async def hand_over(partitions: set | None) -> None:
+    """Before a rebalance takes these partitions away (None: before shutdown, all of them),
+    ahead of the wait for the messages in flight (streams/app.py): until the release is
+    written this worker's last marks speak for them, and a quiet partition's new records
+    go unread (bench/NOTES.md, section 42). A killed worker says nothing; its origins hold
+    again once its marks stop (agents/correlate/ordering.py)."""
+    if partitions is None:
+        try:
+            partitions = set(app.consumer.assignment())
+        except Exception:  # noqa: BLE001 (stopped before it started: nothing read here)
+            return
+    await release({_origin(tp) for tp in partitions if tp.topic in SOURCE_TOPIC_NAMES})
+
+
+app.on_hand_over.append(hand_over)
 
 
 @app.on_partitions_assigned.connect
 async def take_assigned(app: faust.App, assigned: set, **kwargs: object) -> None:
     _released.difference_update(_origin(tp) for tp in assigned)
-
-
-@app.on_before_shutdown.connect
-async def release_all(app: faust.App, **kwargs: object) -> None:
-    """A worker that stops (SIGTERM, a scale-down) hands its source partitions over as a
-    rebalance does; a killed one cannot, and its origins hold again once its marks stop
-    (agents/correlate/ordering.py)."""
-    try:
-        assignment = app.consumer.assignment()
-    except Exception:  # noqa: BLE001 (stopped before it started: nothing was read here)
-        return
-    await release({_origin(tp) for tp in assignment if tp.topic in SOURCE_TOPIC_NAMES})

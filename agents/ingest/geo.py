@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -94,13 +95,18 @@ def area_key(cell: str | None, agency_id: str, district: str | None, resolution:
     return f"district:{agency_id}:{district or 'unknown'}"
 
 
-def neighbour_areas(cell: str, margin_rings: int, resolution: int) -> list[str]:
+@lru_cache(maxsize=8192)
+def neighbour_areas(cell: str, margin_rings: int, resolution: int) -> tuple[str, ...]:
     """Other areas (cells at `resolution`) within `margin_rings` fine cells of `cell`.
 
     An event this close to the border of its area is also sent, as a ghost copy, to each of
     these areas, so that a duplicate call or a report across the border meets the incident
     it belongs to (see agents/correlate/engine.py, "Borders").
+
+    Remembered: a city's calls come from a few thousand fine cells, and the disk's parents
+    (two rings: 19 cells, 20 `cell_to_parent` calls) were a fifth of ingest's CPU per event
+    (bench/NOTES.md section 41).
     """
     own = h3.cell_to_parent(cell, resolution)
-    return sorted({h3.cell_to_parent(c, resolution) for c in h3.grid_disk(cell, margin_rings)}
-                  - {own})
+    return tuple(sorted({h3.cell_to_parent(c, resolution)
+                         for c in h3.grid_disk(cell, margin_rings)} - {own}))

@@ -13,6 +13,7 @@ owners to recover.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import orjson
@@ -71,3 +72,42 @@ def test_a_joining_worker_loses_no_record_of_partitions_never_committed(topics, 
             stop(second)
         text = second_log.read_text()
         assert "Traceback" not in text, text[-3000:]
+
+
+def _marks_by_partition(settings, topic: str) -> dict[int, list[dict]]:
+    from tests.integration.conftest import reading_from_start
+
+    marks: dict[int, list[dict]] = {}
+    with reading_from_start(settings, topic) as (consumer, tps):
+        ends = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    doc = orjson.loads(r.value) if r.value is not None else None
+                    if isinstance(doc, dict) and "mark" in doc:
+                        marks.setdefault(tp.partition, []).append(doc)
+    return marks
+
+
+def test_a_stopping_worker_releases_its_source_partitions_to_their_next_owner(topics,
+                                                                               tmp_path):
+    # What it said of a quiet source must not outlive its reading it (bench/NOTES.md, 42):
+    # its last word on each source partition, in every normalised partition, is "released".
+    from streams.topics import NORMALISED, SOURCE_TOPICS, partitions_of
+
+    origins = {f"{topics.topic(spec.name)}:{p}" for spec in SOURCE_TOPICS.values()
+               for p in range(partitions_of(spec, topics))}
+    with running_worker(topics, tmp_path / "w.log") as w:
+        assert wait_for(lambda: _logged(w.log, "Worker ready"), timeout_s=60)
+        time.sleep(1.0)  # a few timer marks: caught up, quiet
+    assert _logged(w.log, "ingest: released"), w.log.read_text()[-3000:]
+    marks = _marks_by_partition(topics, topics.topic("rtcc.events.normalised"))
+    assert sorted(marks) == list(range(partitions_of(NORMALISED, topics)))
+    for partition, docs in marks.items():
+        last: dict[str, dict] = {}
+        for doc in docs:
+            for entry in doc["origins"]:
+                last[entry["origin"]] = {**entry, "wall": doc["wall"]}
+        assert set(last) == origins, partition
+        assert any(e["caught_up"] for doc in docs for e in doc["origins"]), partition
+        assert not any(e["caught_up"] for e in last.values()), (partition, last)
